@@ -1,0 +1,151 @@
+"""create_app(): assembles every domain of the portal into one Litestar application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import re
+from pathlib import Path
+from typing import AsyncIterator
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.exceptions import HTTPException
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from markupsafe import Markup, escape
+
+from portal import db
+from portal.clock import MOSCOW
+from portal.cooperatives.service import ensure_operator
+from portal.mail.service import run_sender
+from portal.settings import Settings, load_settings
+from portal.web import (
+    HTMX_SRI,
+    HTMX_URL,
+    LoginRequired,
+    http_exception_handler,
+    internal_error_handler,
+    login_required_handler,
+    security_headers,
+)
+
+PACKAGE_DIR = Path(__file__).parent
+_URL_RE = re.compile(r"(https?://[^\s<>\"']+)")
+
+
+def linkify(text: str) -> Markup:
+    """Escape text and make its http(s) links clickable."""
+    return Markup(_URL_RE.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', str(escape(text))))
+
+
+def datetime_ru(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M")
+
+
+def date_ru(value: dt.date | None) -> str:
+    return value.strftime("%d.%m.%Y") if value else ""
+
+
+def _template_engine(settings: Settings) -> JinjaTemplateEngine:
+    env = Environment(
+        loader=FileSystemLoader(str(PACKAGE_DIR / "templates")),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        htmx_url=HTMX_URL,
+        htmx_sri=HTMX_SRI,
+        operator_name=settings.operator.name_short,
+        operator_short=settings.operator.name_short,
+        dev_mode=not settings.production,
+    )
+    env.filters.update(linkify=linkify, datetime_ru=datetime_ru, date_ru=date_ru)
+    return JinjaTemplateEngine.from_environment(env)
+
+
+def route_handlers(settings: Settings) -> list:
+    from portal.mail.controller import DevMailController
+    from portal.pages.controller import healthz, home
+    from portal.staff.controller import StaffAuthController, StaffConsoleController
+
+    handlers: list = [
+        home,
+        healthz,
+        StaffAuthController,
+        StaffConsoleController,
+        create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"], name="static"),
+    ]
+    if not settings.production:
+        handlers.append(DevMailController)
+    if (settings.site_dir / "index.html").exists():
+        handlers.append(
+            create_static_files_router(path="/docs", directories=[settings.site_dir], html_mode=True, name="docs")
+        )
+    return handlers
+
+
+async def startup(settings: Settings) -> None:
+    """What the app needs before its first request: the database pool and the operator cooperative."""
+    await db.start(settings)
+    await ensure_operator(settings.operator)
+
+
+def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True) -> Litestar:
+    settings = settings or load_settings()
+    db.configure_database(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await startup(settings)
+        stop = asyncio.Event()
+        sender = asyncio.create_task(run_sender(settings, stop)) if run_mail_sender else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if sender:
+                await sender
+            await db.stop(settings)
+
+    secret = settings.secret_bytes
+    app = Litestar(
+        route_handlers=route_handlers(settings),
+        lifespan=[lifespan],
+        template_config=TemplateConfig(engine=_template_engine(settings)),
+        plugins=[HTMXPlugin()],
+        csrf_config=CSRFConfig(
+            secret=secret.hex(),
+            cookie_secure=settings.production,
+            cookie_samesite="lax",
+            exclude=["/healthz"],
+        ),
+        middleware=[
+            security_headers(settings.production),
+            CookieBackendConfig(
+                secret=secret,
+                key="portal_session",
+                httponly=True,
+                samesite="lax",
+                secure=settings.production,
+                max_age=60 * 60 * 12,
+            ).middleware,
+        ],
+        exception_handlers={
+            HTTPException: http_exception_handler,
+            LoginRequired: login_required_handler,
+            Exception: internal_error_handler,
+        },
+        request_max_body_size=5 * 1024 * 1024,
+        debug=False,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,133 @@
+"""The `portal` command: serve, migrate, create-staff, worker, docs, verify."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import click
+
+from portal.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        click.echo(f"Ошибка настройки / configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+async def _migrate(settings: Settings) -> None:
+    from portal import db
+    from portal.cooperatives.service import ensure_operator
+
+    db.configure_database(settings)
+    await db.start(settings)
+    try:
+        await db.migrate()
+        await ensure_operator(settings.operator)
+    finally:
+        await db.stop(settings)
+
+
+@click.group()
+def main() -> None:
+    """Портал подключения кооперативов ПК «ВОСХОД»."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+def migrate() -> None:
+    """Применить миграции базы данных."""
+    asyncio.run(_migrate(_settings()))
+    click.echo("Миграции применены.")
+
+
+@main.command()
+@click.option("--host", default=None, help="Адрес (по умолчанию $HOST или 127.0.0.1)")
+@click.option("--port", default=None, type=int, help="Порт (по умолчанию $PORT или 8000)")
+def serve(host: str | None, port: int | None) -> None:
+    """Применить миграции, собрать документацию (если её нет) и запустить портал."""
+    import os
+
+    import uvicorn
+
+    from portal import docs_site
+    from portal.app import create_app
+
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    try:
+        docs_site.ensure_built(settings.site_dir)
+    except Exception as exc:  # the portal still serves without the docs
+        click.echo(f"Документация не собрана / docs not built: {exc}", err=True)
+    host = host or os.environ.get("HOST", "127.0.0.1")
+    port = port or int(os.environ.get("PORT", "8000"))
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+
+
+@main.command("create-staff")
+@click.argument("email")
+@click.option("--password", default=None, help="Пароль (если не указан — будет запрошен)")
+def create_staff(email: str, password: str | None) -> None:
+    """Создать сотрудника (или сменить пароль существующему)."""
+    from portal import db
+    from portal.staff.service import create_staff as create
+
+    if password is None:
+        password = click.prompt("Пароль", hide_input=True, confirmation_prompt="Повторите пароль")
+    settings = _settings()
+
+    async def run() -> int:
+        db.configure_database(settings)
+        await db.start(settings)
+        try:
+            await db.migrate()
+            return await create(email, password)
+        finally:
+            await db.stop(settings)
+
+    try:
+        staff_id = asyncio.run(run())
+    except ValueError as exc:
+        click.echo(f"Ошибка: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Сотрудник {email} создан (id {staff_id}).")
+
+
+@main.command()
+def worker() -> None:
+    """Отправлять письма из очереди (outbox), пока процесс не остановят."""
+    from portal import db
+    from portal.mail.service import run_sender
+
+    settings = _settings()
+    if not settings.smtp_url:
+        click.echo("PORTAL_SMTP_URL не задан: письма остаются в очереди / mail stays in the outbox", err=True)
+
+    async def run() -> None:
+        db.configure_database(settings)
+        await db.start(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_sender(settings, stop)
+        finally:
+            await db.stop(settings)
+
+    asyncio.run(run())
+
+
+@main.command()
+def docs() -> None:
+    """Собрать сайт документации (MkDocs, --strict)."""
+    from portal import docs_site
+
+    settings = _settings()
+    docs_site.build(settings.site_dir)
+    click.echo(f"Документация собрана в {settings.site_dir}")

@@ -1,0 +1,26 @@
+from piccolo.columns import Boolean, Integer, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class Cooperative(Table, tablename="cooperative"):
+    """A cooperative known to the portal: the operator ВОСХОД and, later, connected ones."""
+
+    name_full = Varchar(length=500)
+    name_short = Varchar(length=255)
+    inn = Varchar(length=12, index=True)
+    kpp = Varchar(length=9, default="")
+    ogrn = Varchar(length=15, default="")
+    address = Varchar(length=500, default="")
+    email = Varchar(length=255, default="")
+    phone = Varchar(length=20, default="")
+    bank_name = Varchar(length=255, default="")
+    bik = Varchar(length=9, default="")
+    corr_account = Varchar(length=20, default="")
+    settlement_account = Varchar(length=20, default="")
+    domain = Varchar(length=255, default="", index=True)
+    is_operator = Boolean(default=False, index=True)
+    fee_entrance_org = Integer(default=0)
+    fee_share_org = Integer(default=0)
+    fee_entrance_ind = Integer(default=0)
+    fee_share_ind = Integer(default=0)
+    created_at = Timestamptz()

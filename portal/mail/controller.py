@@ -1,0 +1,15 @@
+from litestar import Controller, Request, get
+
+from portal.mail.tables import OutboxMessage
+from portal.web import render
+
+
+class DevMailController(Controller):
+    """Outgoing mail readable in the browser; registered only in dev."""
+
+    path = "/dev/mail"
+
+    @get("/")
+    async def outbox(self, request: Request) -> object:
+        messages = await OutboxMessage.select().order_by(OutboxMessage.id, ascending=False).limit(200)
+        return render(request, "dev/mail.html", {"messages": messages})

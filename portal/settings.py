@@ -1,0 +1,167 @@
+"""Settings, read once from the environment into one typed object (SPEC §6)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Mapping
+
+from portal.pricing.tariff import Tariff, tariff_from_env
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is shown to the operator as is."""
+
+
+@dataclass(frozen=True)
+class OperatorRequisites:
+    """The operator cooperative ПК «ВОСХОД»: requisites and fees (kopecks)."""
+
+    name_full: str = "Потребительский кооператив «ВОСХОД»"
+    name_short: str = "ПК «ВОСХОД»"
+    inn: str = "7700000000"
+    kpp: str = "770001001"
+    ogrn: str = "1027700000000"
+    address: str = "г. Москва"
+    email: str = "info@voskhod.coop"
+    phone: str = "+70000000000"
+    bank_name: str = "ПАО Сбербанк"
+    bik: str = "044525225"
+    corr_account: str = "30101810400000000225"
+    settlement_account: str = "40703810000000000000"
+    fee_entrance_org: int = 100_000
+    fee_share_org: int = 300_000
+    fee_entrance_ind: int = 10_000
+    fee_share_ind: int = 30_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "dev"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str = ""
+    mail_from: str = "ПК «ВОСХОД» <noreply@voskhod.localhost>"
+    staff_email: str = "staff@voskhod.localhost"
+    server_ip: str = "127.0.0.1"
+    operator_url: str = ""
+    yookassa_shop_id: str = ""
+    yookassa_secret_key: str = ""
+    site_dir: Path = REPO_ROOT / "site"
+    operator: OperatorRequisites = field(default_factory=OperatorRequisites)
+    tariff: Tariff = field(default_factory=Tariff)
+    mail_poll_seconds: float = 2.0
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.data_dir / "portal.sqlite3"
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """32 bytes derived from the secret key (cookie encryption, CSRF)."""
+        import hashlib
+
+        return hashlib.sha256(self.secret_key.encode()).digest()
+
+
+def _money(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = Decimal(raw.replace(",", ".").replace(" ", ""))
+    except InvalidOperation:
+        raise SettingsError(f"{name}: ожидается сумма в рублях / expected an amount in rubles, got {raw!r}")
+    if value < 0:
+        raise SettingsError(f"{name}: сумма не может быть отрицательной / must not be negative")
+    return int(value * 100)
+
+
+def _operator_from_env(environ: Mapping[str, str]) -> OperatorRequisites:
+    d = OperatorRequisites()
+    text = {
+        name: environ.get(f"PORTAL_OPERATOR_{name.upper()}", getattr(d, name))
+        for name in (
+            "name_full", "name_short", "inn", "kpp", "ogrn", "address", "email", "phone",
+            "bank_name", "bik", "corr_account", "settlement_account",
+        )
+    }
+    fees = {
+        name: _money(environ, f"PORTAL_{name.upper()}", getattr(d, name))
+        for name in ("fee_entrance_org", "fee_share_org", "fee_entrance_ind", "fee_share_ind")
+    }
+    return OperatorRequisites(**text, **fees)
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """In dev a secret is generated once and kept in the data dir."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    env = environ.get("PORTAL_ENV", "dev").strip() or "dev"
+    if env not in ("dev", "production"):
+        raise SettingsError(f"PORTAL_ENV должен быть dev или production / must be dev or production, got {env!r}")
+    data_dir = Path(environ.get("PORTAL_DATA_DIR", "var")).expanduser().resolve()
+    secret = environ.get("PORTAL_SECRET_KEY", "").strip()
+    if not secret:
+        if env == "production":
+            raise SettingsError(
+                "PORTAL_SECRET_KEY не задан: в production портал не запускается без секретного ключа "
+                "/ PORTAL_SECRET_KEY is required in production"
+            )
+        secret = _dev_secret(data_dir)
+    database_url = environ.get("PORTAL_DATABASE_URL", "").strip()
+    if database_url and not database_url.startswith(("postgres://", "postgresql://", "sqlite:///")):
+        raise SettingsError("PORTAL_DATABASE_URL: ожидается postgresql://… или sqlite:///… / expected postgresql:// or sqlite:///")
+    smtp_url = environ.get("PORTAL_SMTP_URL", "").strip()
+    if smtp_url and not smtp_url.startswith(("smtp://", "smtps://")):
+        raise SettingsError("PORTAL_SMTP_URL: ожидается smtp://host:port / expected smtp://host:port")
+    try:
+        tariff = tariff_from_env(environ)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    defaults = Settings()
+    port = environ.get("PORT", "8000")
+    return Settings(
+        env=env,
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key=secret,
+        base_url=environ.get("PORTAL_BASE_URL", f"http://127.0.0.1:{port}").rstrip("/"),
+        smtp_url=smtp_url,
+        mail_from=environ.get("PORTAL_MAIL_FROM", defaults.mail_from),
+        staff_email=environ.get("PORTAL_STAFF_EMAIL", defaults.staff_email),
+        server_ip=environ.get("PORTAL_SERVER_IP", defaults.server_ip),
+        operator_url=environ.get("PORTAL_OPERATOR_URL", ""),
+        yookassa_shop_id=environ.get("PORTAL_YOOKASSA_SHOP_ID", ""),
+        yookassa_secret_key=environ.get("PORTAL_YOOKASSA_SECRET_KEY", ""),
+        site_dir=Path(environ.get("PORTAL_SITE_DIR", str(defaults.site_dir))).resolve(),
+        operator=_operator_from_env(environ),
+        tariff=tariff,
+    )

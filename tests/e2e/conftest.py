@@ -1,0 +1,105 @@
+"""Browser tests: a real `portal serve` on loopback, Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import CACHE_DIR
+from tests.support.browser import launch_chromium, route_htmx
+from tests.support.htmx import fetch_htmx
+from tests.support.ports import free_port
+from tests.support.smtp import SmtpSink
+
+PORTAL = str(Path(sys.executable).with_name("portal"))
+
+
+class LiveServer:
+    def __init__(self, url: str, data_dir: Path, smtp: SmtpSink, env: dict[str, str]):
+        self.url = url
+        self.data_dir = data_dir
+        self.smtp = smtp
+        self.env = env
+
+    def portal(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        """Run another `portal` command against the same database."""
+        return subprocess.run([PORTAL, *args], env=self.env, capture_output=True, text=True, timeout=120, **kw)
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def live_server(session_dir: Path, session_site: Path, smtp_sink: SmtpSink) -> Iterator[LiveServer]:
+    port = free_port()
+    data_dir = session_dir / "live"
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "dev",
+        "PORTAL_DATA_DIR": str(data_dir),
+        "PORTAL_DATABASE_URL": "",
+        "PORTAL_SITE_DIR": str(session_site),
+        "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+        "PORTAL_SMTP_URL": smtp_sink.url,
+    }
+    log = open(session_dir / "live-server.log", "w")
+    proc = subprocess.Popen([PORTAL, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((session_dir / "live-server.log").read_text())
+            time.sleep(0.2)
+    yield LiveServer(url, data_dir, smtp_sink, env)
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def htmx_js() -> bytes:
+    """htmx from the npm registry, checked against the SRI hash the pages carry."""
+    return fetch_htmx(CACHE_DIR)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch_chromium(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser, htmx_js):
+    contexts = []
+
+    def make(width: int = 1280, height: int = 900, **kwargs):
+        context = browser.new_context(viewport={"width": width, "height": height}, locale="ru-RU", **kwargs)
+        route_htmx(context, htmx_js)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []  # type: ignore[attr-defined]
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        return page
+
+    yield make
+    for c in contexts:
+        c.close()

@@ -1,0 +1,84 @@
+"""The `portal` command as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.ports import free_port
+
+PORTAL = str(Path(sys.executable).with_name("portal"))
+
+
+def run(args, env, **kw):
+    return subprocess.run([PORTAL, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_production_without_secret_refuses_to_start(tmp_path):
+    r = run(["serve"], {"PORTAL_ENV": "production", "PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SECRET_KEY": ""})
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "PORTAL_SECRET_KEY" in lines[0] and "production" in lines[0]
+    assert not (tmp_path / "portal.sqlite3").exists()
+
+
+def test_dev_secret_is_generated_once_and_kept(tmp_path):
+    from portal.settings import load_settings
+
+    first = load_settings({"PORTAL_DATA_DIR": str(tmp_path)})
+    second = load_settings({"PORTAL_DATA_DIR": str(tmp_path)})
+    assert first.secret_key == second.secret_key and len(first.secret_key) > 40
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migrate_and_create_staff(tmp_path, backend, request):
+    env = {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_DATABASE_URL": ""}
+    if backend == "postgres":
+        server = request.getfixturevalue("pg_server")
+        env["PORTAL_DATABASE_URL"] = server.create_database(f"cli_{os.getpid()}")
+    r = run(["migrate"], env)
+    assert r.returncode == 0, r.stderr
+    r = run(["migrate"], env)  # a second time: nothing to do, still fine
+    assert r.returncode == 0, r.stderr
+    r = run(["create-staff", "Boss@Example.org", "--password", "long enough pw"], env)
+    assert r.returncode == 0, r.stderr
+    assert "boss@example.org" not in r.stderr
+    r = run(["create-staff", "x@example.org", "--password", "short"], env)
+    assert r.returncode == 1 and "не короче 8" in r.stderr
+    # Prompted when --password is omitted.
+    r = run(["create-staff", "prompt@example.org"], env, input="another long pw\nanother long pw\n")
+    assert r.returncode == 0, r.stderr
+
+
+def test_serve_answers_healthz_and_pages(tmp_path, session_site):
+    port = free_port()
+    env = {**os.environ, "PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SITE_DIR": str(session_site), "PORTAL_DATABASE_URL": ""}
+    proc = subprocess.Popen([PORTAL, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+                    assert r.read() == b'{"status":"ok"}'
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "portal did not start"
+                time.sleep(0.2)
+        for path, text in [("/", "Кооперативная экономика"), ("/docs/", "ВОСХОД"), ("/staff/login", "Вход для сотрудников")]:
+            with urllib.request.urlopen(base + path, timeout=5) as r:
+                assert r.status == 200
+                assert text in r.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

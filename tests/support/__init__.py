@@ -1,0 +1,1 @@
+"""Helpers for the test suite: PostgreSQL, SMTP sink, htmx, Chromium, ports."""
