@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import shutil
 import tempfile
@@ -37,7 +38,14 @@ def _migrate(settings: Settings) -> None:
         db.configure_database(settings)
         await db.migrate()
 
-    asyncio.run(run())
+    # In a thread of its own: the caller's thread may already run an event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps a loop running in the main thread until its session ends."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))
 
 
 @pytest.fixture(scope="session")
