@@ -73,7 +73,9 @@ def _template_engine(settings: Settings) -> JinjaTemplateEngine:
 
 
 def route_handlers(settings: Settings) -> list:
+    from portal.connect.controller import ConnectController, JoinController, StaffConnectController
     from portal.mail.controller import DevMailController
+    from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
     from portal.staff.controller import StaffAuthController, StaffConsoleController
 
@@ -82,6 +84,10 @@ def route_handlers(settings: Settings) -> list:
         healthz,
         StaffAuthController,
         StaffConsoleController,
+        ConnectController,
+        JoinController,
+        StaffConnectController,
+        pricing,
         create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"], name="static"),
     ]
     if not settings.production:

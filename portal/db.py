@@ -16,11 +16,12 @@ from portal.settings import Settings
 
 def all_tables() -> list[type[Table]]:
     from portal.audit.tables import AuditEvent
+    from portal.connect.tables import ConnectRequest, RegistrationLink
     from portal.cooperatives.tables import Cooperative
     from portal.mail.tables import OutboxMessage
     from portal.staff.tables import StaffUser
 
-    return [Cooperative, StaffUser, OutboxMessage, AuditEvent]
+    return [Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink]
 
 
 def make_engine(settings: Settings) -> Engine:

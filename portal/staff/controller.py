@@ -61,7 +61,10 @@ class StaffConsoleController(Controller):
 
     @get("/")
     async def console(self, request: Request) -> object:
-        return render(request, "staff/index.html", {"staff_email": request.session.get("staff_email", "")})
+        from portal.connect.service import counts
+
+        context = {"staff_email": request.session.get("staff_email", ""), "connect_counts": await counts()}
+        return render(request, "staff/index.html", context)
 
 
 async def current_staff(request: Request) -> dict | None:

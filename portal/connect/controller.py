@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+
+from portal.audit.service import client_ip
+from portal.connect import forms, service
+from portal.requisites import domain_display
+from portal.web import PageError, is_htmx, post_rate_limit, redirect, render, staff_guard
+
+CONNECT_LIMIT = post_rate_limit(20)
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+class ConnectController(Controller):
+    path = "/connect"
+
+    @get("/")
+    async def form(self, request: Request) -> object:
+        return render(request, "connect/form.html", {"form": forms.empty_form(), "unions": forms.UNION_CHOICES},
+                      block="connect_form")
+
+    @post("/", middleware=[CONNECT_LIMIT.middleware])
+    async def submit(self, request: Request, data: Form) -> object:
+        form = forms.validate(data)
+        if not form.valid:
+            return render(request, "connect/form.html", {"form": form, "unions": forms.UNION_CHOICES},
+                          block="connect_form", status_code=422)
+        result = await service.submit(request.app.state.settings, form.clean, client_ip(request))
+        context = {"request_id": result.request_id, "duplicate": result.duplicate, "coop_name": form.clean["coop_name"],
+                   "inn": form.clean["inn"], "email": form.clean["email"]}
+        if is_htmx(request):
+            return render(request, "connect/done.html", context, block="connect_done")
+        request.session["connect_done"] = context
+        return redirect("/connect/done")
+
+    @get("/done")
+    async def done(self, request: Request) -> object:
+        context = request.session.get("connect_done")
+        if not context:
+            return redirect("/connect")
+        return render(request, "connect/done.html", context)
+
+
+class JoinController(Controller):
+    path = "/join"
+
+    @get("/{token:str}")
+    async def start(self, request: Request, token: FromPath[str]) -> object:
+        state = await service.check_link(token)
+        if state.state == "unknown":
+            raise PageError(status_code=404, detail="Ссылка на регистрацию не найдена. Проверьте, что она скопирована "
+                                                    "из письма целиком.")
+        if state.state == "used":
+            raise PageError(status_code=410, detail="Эта ссылка на регистрацию уже была использована. Если регистрацию "
+                                                    "начали не вы, напишите нам.")
+        if state.state == "expired":
+            raise PageError(status_code=410, detail="Срок действия ссылки истёк (она действует 7 дней). Попросите "
+                                                    "сотрудника ПК «ВОСХОД» прислать новую.")
+        return render(request, "join/start.html", {"link": state.link, "req": state.request, "token": token})
+
+
+async def _staff(request: Request) -> dict:
+    from portal.staff.controller import current_staff
+
+    staff = await current_staff(request)
+    if staff is None:
+        raise PageError(status_code=403)
+    return staff
+
+
+class StaffConnectController(Controller):
+    path = "/staff/connect-requests"
+    guards = [staff_guard]
+
+    @get("/")
+    async def index(self, request: Request) -> object:
+        status = request.query_params.get("status", "new")
+        query = request.query_params.get("q", "")
+        rows = await service.list_requests(status if status != "all" else None, query)
+        context = {"rows": rows, "status": status, "q": query, "labels": service.STATUS_LABELS,
+                   "counts": await service.counts()}
+        return render(request, "connect/staff_list.html", context, block="results")
+
+    @get("/{request_id:int}")
+    async def detail(self, request: Request, request_id: FromPath[int]) -> object:
+        return await self._detail(request, request_id)
+
+    async def _detail(self, request: Request, request_id: int, *, error: str | None = None,
+                      reason: str = "", status_code: int = 200) -> object:
+        row = await service.get(request_id)
+        if row is None:
+            raise PageError(status_code=404, detail="Такой заявки нет.")
+        from portal.audit.tables import AuditEvent
+
+        events = await AuditEvent.select().where(
+            (AuditEvent.object_type == "connect_request") & (AuditEvent.object_id == str(request_id))
+        ).order_by(AuditEvent.id)
+        context = {"r": row, "labels": service.STATUS_LABELS, "unions": forms.UNION_CHOICES,
+                   "domain": domain_display(row["domain"]), "events": events, "error": error, "reason": reason,
+                   "sent": request.query_params.get("sent")}
+        return render(request, "connect/staff_detail.html", context, status_code=status_code)
+
+    @post("/{request_id:int}/invite")
+    async def invite(self, request: Request, request_id: FromPath[int]) -> object:
+        staff = await _staff(request)
+        try:
+            await service.send_registration_link(request.app.state.settings, request_id, staff, request)
+        except service.ReviewError as exc:
+            return await self._detail(request, request_id, error=str(exc), status_code=422)
+        return redirect(f"/staff/connect-requests/{request_id}?sent=link")
+
+    @post("/{request_id:int}/reject")
+    async def reject(self, request: Request, request_id: FromPath[int], data: Form) -> object:
+        staff = await _staff(request)
+        reason = " ".join((data.get("reason") or "").split())
+        if len(reason) < 5:
+            return await self._detail(request, request_id, error="Укажите причину отказа — её получит заявитель "
+                                      "(не короче 5 символов).", reason=data.get("reason", ""), status_code=422)
+        try:
+            await service.reject(request_id, reason, staff, request)
+        except service.ReviewError as exc:
+            return await self._detail(request, request_id, error=str(exc), status_code=422)
+        return redirect(f"/staff/connect-requests/{request_id}?sent=reject")
