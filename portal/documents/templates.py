@@ -1,0 +1,528 @@
+"""Registry of document templates (``pdf_templates/``) and the Jinja2 environment.
+
+Registry
+--------
+``pdf_templates/templates.toml`` lists the documents::
+
+    stylesheet = "print.css"          # shared print CSS, applied to every document
+
+    [[templates]]
+    id = "join_application"           # stable identifier (code name)
+    version = 1                       # bump on every change of the text
+    title = "Заявление о вступлении в пайщики"
+    file = "join_application.html"
+
+``TemplateInfo.sha256`` is the SHA-256 over the template file, every template it
+extends/includes/imports (found with ``jinja2.meta``, transitively) and the stylesheet —
+i.e. over everything that shapes the document body. The files are read once into memory and
+rendering uses exactly the bytes that were hashed (editing a file on disk changes nothing
+until ``reload_templates()``). The directory is ``$PORTAL_PDF_TEMPLATES_DIR`` or
+``pdf_templates/`` next to the ``portal`` package (or in the current directory).
+
+Context contract (what every template receives)
+-----------------------------------------------
+``data`` — the filled fields (a JSON-native dict: strings, ints, bools; dates as ISO
+``"YYYY-MM-DD"`` strings; money as integer kopecks). For the joining package (all four
+templates) it is the application:
+
+* ``applicant_type``: ``"organization"`` | ``"individual"`` | ``"entrepreneur"`` (ИП);
+* ``document_date``: ISO date printed as the date of the documents;
+* ``phone``, ``email`` — every type;
+* organization: ``org_full_name``, ``org_short_name``, ``inn`` (10), ``ogrn`` (13), ``kpp`` (9),
+  ``legal_address``, ``actual_address``, ``rep_last_name``, ``rep_first_name``,
+  ``rep_patronymic`` (may be ""), ``rep_position``, ``rep_basis`` (``"charter"`` — Устав |
+  ``"power_of_attorney"`` — доверенность; then optional ``rep_poa_number``, ``rep_poa_date``),
+  bank fields, ``union_member`` (bool: confirms membership in Союз «РУСЬ»);
+* individual: ``last_name``, ``first_name``, ``patronymic`` (may be ""), ``birth_date``,
+  ``address``; optional passport: ``passport_series``, ``passport_number``,
+  ``passport_issued_by``, ``passport_issue_date``, ``passport_division_code``;
+* entrepreneur (ИП): the individual's fields + ``inn`` (12), ``ogrnip`` (15), bank fields;
+* bank fields: ``bank_name``, ``bik``, ``corr_account``, ``settlement_account``.
+
+Optional keys may be absent or ``""``/``None``; required ones raise ``UndefinedError``.
+
+``cooperative`` — the cooperative that issues the document (the operator ПК «ВОСХОД», or a
+connected cooperative on its own domain): ``name_full``, ``name_short``, ``inn``, ``ogrn``,
+``kpp``, ``address``, ``bank_name``, ``bik``, ``corr_account``, ``settlement_account``,
+fees in kopecks ``fee_entrance_org``, ``fee_share_org``, ``fee_entrance_ind``,
+``fee_share_ind``; optional ``email``, ``phone``, ``site`` (URL of its portal). Same keys as
+``portal.settings.OperatorRequisites`` — ``dataclasses.asdict(settings.operator)`` fits.
+
+``signer`` — ``full_name``, ``email``, ``role`` (e.g. "Заявитель", "Представитель заявителя");
+optional ``public_key`` (base64 of the raw Ed25519 key).
+
+Added by the renderer (``portal.documents.render``), never by callers: ``signature`` (the
+signer's drawn signature: dict with ``image_uri``, ``full_name``, ``signed_at``, … — or None),
+``signatures`` (all of them), ``signing`` (hash, template, verification link and QR — or
+None), ``inline_css`` and ``template`` (the ``TemplateInfo``). Templates put ``signature`` at
+the signature line; ``_base.html`` appends ``_signature_page.html`` when ``signing`` is set.
+
+``sample_context(applicant_type)`` returns a complete, format-valid example.
+
+For a signed document, ``canonical_document(template, data=<context without signer>,
+signer=signer)`` — i.e. its ``data`` is ``{"data": …, "cooperative": …}`` — so the hash
+covers every value printed in the body; ``render.context_from_document`` inverts it.
+
+Filters: ``rub`` (kopecks → ``"1 000,00 ₽"``), ``rub_words`` (kopecks → «одна тысяча рублей
+00 копеек»), ``date_ru`` (ISO string / date / datetime → ``"25.11.2026"``, datetimes in Moscow
+time), ``datetime_msk`` (→ ``"25.11.2026 14:03:05 МСК"``), ``datetime_utc``, ``groups``
+(long hex/base64 → space-separated groups of 8). Globals: ``full_name``, ``initials``,
+``applicant_name``, ``signatory_name``, ``signatory_initials``, ``basis_text``, ``fees_for``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import threading
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+import jinja2
+from jinja2 import meta
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+REGISTRY_FILE = "templates.toml"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def templates_dir() -> Path:
+    """Where ``pdf_templates/`` is: env override, the source tree, then the working directory."""
+    override = os.environ.get("PORTAL_PDF_TEMPLATES_DIR")
+    if override:
+        return Path(override).resolve()
+    for candidate in (PACKAGE_DIR.parent.parent / "pdf_templates", Path.cwd() / "pdf_templates"):
+        if (candidate / REGISTRY_FILE).is_file():
+            return candidate.resolve()
+    raise FileNotFoundError("pdf_templates/templates.toml not found; set PORTAL_PDF_TEMPLATES_DIR")
+
+
+class TemplateNotFound(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    id: str
+    version: int
+    title: str
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Registry:
+    directory: Path
+    stylesheet: str
+    sources: Mapping[str, str]  # file name -> text (snapshot)
+    templates: Mapping[str, TemplateInfo]
+    environment: jinja2.Environment
+
+
+_lock = threading.Lock()
+
+
+def _dependencies(env: jinja2.Environment, name: str, sources: Mapping[str, str]) -> list[str]:
+    seen: list[str] = []
+    stack = [name]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        if current not in sources:
+            raise FileNotFoundError(f"pdf_templates/{current} referenced but missing")
+        seen.append(current)
+        for ref in meta.find_referenced_templates(env.parse(sources[current])):
+            if ref is None:
+                raise ValueError(f"{current}: dynamic template references are not allowed")
+            stack.append(ref)
+    return seen
+
+
+def _template_sha256(files: list[str], raw: Mapping[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for file_name in files:
+        content = raw[file_name]
+        digest.update(f"{file_name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _registry() -> _Registry:
+    directory = templates_dir()
+    config = tomllib.loads((directory / REGISTRY_FILE).read_text(encoding="utf-8"))
+    raw: dict[str, bytes] = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix in {".html", ".css"}:
+            raw[path.name] = path.read_bytes()
+    sources = MappingProxyType({name: content.decode("utf-8") for name, content in raw.items()})
+    stylesheet = config.get("stylesheet", "print.css")
+    if stylesheet not in raw:
+        raise FileNotFoundError(f"pdf_templates/{stylesheet} missing")
+    env = make_environment(sources)
+    templates: dict[str, TemplateInfo] = {}
+    for entry in config.get("templates", []):
+        template_id, file_name = entry["id"], entry["file"]
+        if template_id in templates:
+            raise ValueError(f"duplicate template id {template_id!r}")
+        files = _dependencies(env, file_name, sources)
+        templates[template_id] = TemplateInfo(
+            id=template_id,
+            version=int(entry["version"]),
+            title=str(entry["title"]),
+            path=directory / file_name,
+            sha256=_template_sha256(files + [stylesheet], raw),
+        )
+    return _Registry(directory, stylesheet, sources, MappingProxyType(templates), env)
+
+
+def reload_templates() -> None:
+    """Forget the snapshot (dev, tests); the next call re-reads ``pdf_templates/``."""
+    with _lock:
+        _registry.cache_clear()
+        from portal.documents import render  # the renderer caches the parsed stylesheet
+
+        render._stylesheet.cache_clear()
+        render._fetcher.cache_clear()
+
+
+def directory() -> Path:
+    """The ``pdf_templates/`` directory of the current snapshot."""
+    return _registry().directory
+
+
+def get_template(template_id: str) -> TemplateInfo:
+    try:
+        return _registry().templates[template_id]
+    except KeyError:
+        raise TemplateNotFound(template_id) from None
+
+
+def all_templates() -> list[TemplateInfo]:
+    return list(_registry().templates.values())
+
+
+def template_source(file_name: str) -> str:
+    """Text of a file of the snapshot (e.g. the stylesheet)."""
+    return _registry().sources[file_name]
+
+
+def stylesheet_name() -> str:
+    return _registry().stylesheet
+
+
+def environment() -> jinja2.Environment:
+    return _registry().environment
+
+
+def render_template(template_id: str, context: Mapping[str, Any]) -> str:
+    """Render the HTML of ``template_id`` (no signature parts unless the context has them)."""
+    info = get_template(template_id)
+    template = environment().get_template(info.path.name)
+    full = {
+        "signature": None,
+        "signatures": [],
+        "signing": None,
+        "inline_css": None,
+        **context,
+        "template": info,
+    }
+    return template.render(full)
+
+
+# --------------------------------------------------------------------------- filters
+
+_ONES_M = ["", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"]
+_ONES_F = ["", "одна", "две", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"]
+_TEENS = ["десять", "одиннадцать", "двенадцать", "тринадцать", "четырнадцать", "пятнадцать",
+          "шестнадцать", "семнадцать", "восемнадцать", "девятнадцать"]
+_TENS = ["", "", "двадцать", "тридцать", "сорок", "пятьдесят", "шестьдесят", "семьдесят",
+         "восемьдесят", "девяносто"]
+_HUNDREDS = ["", "сто", "двести", "триста", "четыреста", "пятьсот", "шестьсот", "семьсот",
+             "восемьсот", "девятьсот"]
+# (forms for 1, 2-4, 5+; feminine?)
+_SCALES = [
+    (("", "", ""), False),
+    (("тысяча", "тысячи", "тысяч"), True),
+    (("миллион", "миллиона", "миллионов"), False),
+    (("миллиард", "миллиарда", "миллиардов"), False),
+]
+
+
+def plural_ru(n: int, forms: tuple[str, str, str]) -> str:
+    n = abs(n) % 100
+    if 11 <= n <= 19:
+        return forms[2]
+    n %= 10
+    if n == 1:
+        return forms[0]
+    if 2 <= n <= 4:
+        return forms[1]
+    return forms[2]
+
+
+def _triad_words(n: int, feminine: bool) -> list[str]:
+    words = [_HUNDREDS[n // 100]]
+    rest = n % 100
+    if 10 <= rest <= 19:
+        words.append(_TEENS[rest - 10])
+    else:
+        words.append(_TENS[rest // 10])
+        words.append((_ONES_F if feminine else _ONES_M)[rest % 10])
+    return [w for w in words if w]
+
+
+def number_words_ru(n: int, feminine: bool = False) -> str:
+    """Cardinal number in Russian words (0 … 999 999 999 999)."""
+    if n == 0:
+        return "ноль"
+    if n < 0 or n >= 10**12:
+        raise ValueError("number out of range")
+    parts: list[str] = []
+    for index in range(len(_SCALES) - 1, -1, -1):
+        triad = (n // 1000**index) % 1000
+        if not triad:
+            continue
+        forms, scale_feminine = _SCALES[index]
+        parts.extend(_triad_words(triad, feminine if index == 0 else scale_feminine))
+        if index:
+            parts.append(plural_ru(triad, forms))
+    return " ".join(parts)
+
+
+def _kopecks(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"money must be integer kopecks, got {value!r}")
+    return value
+
+
+def rub(value: Any) -> str:
+    """Kopecks → ``"1 000,00 ₽"`` (Russian format; NBSP as the group separator)."""
+    from babel.numbers import format_currency
+
+    return format_currency(Decimal(_kopecks(value)) / 100, "RUB", locale="ru_RU")
+
+
+def rub_words(value: Any) -> str:
+    """Kopecks → «одна тысяча рублей 00 копеек»."""
+    kopecks = _kopecks(value)
+    sign = "минус " if kopecks < 0 else ""
+    rubles, cents = divmod(abs(kopecks), 100)
+    return (
+        f"{sign}{number_words_ru(rubles)} {plural_ru(rubles, ('рубль', 'рубля', 'рублей'))} "
+        f"{cents:02d} {plural_ru(cents, ('копейка', 'копейки', 'копеек'))}"
+    )
+
+
+def _as_datetime_or_date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    raise TypeError(f"not a date: {value!r}")
+
+
+def date_ru(value: Any) -> str:
+    """ISO string / date / datetime → ``"25.11.2026"`` (aware datetimes in Moscow time)."""
+    if value in (None, ""):
+        return ""
+    value = _as_datetime_or_date(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(MOSCOW)
+    return value.strftime("%d.%m.%Y")
+
+
+def _aware(value: Any) -> dt.datetime:
+    value = _as_datetime_or_date(value)
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError("an aware datetime is required")
+    return value
+
+
+def groups(value: Any, size: int = 8) -> str:
+    """Split a long hash / base64 string into space-separated groups (readable, wraps well)."""
+    text = str(value)
+    return " ".join(text[i : i + size] for i in range(0, len(text), size))
+
+
+def datetime_msk(value: Any) -> str:
+    return _aware(value).astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M:%S МСК")
+
+
+def datetime_utc(value: Any) -> str:
+    return _aware(value).astimezone(dt.timezone.utc).strftime("%d.%m.%Y %H:%M:%S UTC")
+
+
+# --------------------------------------------------------------------------- template helpers
+
+APPLICANT_TYPES = {
+    "organization": "юридическое лицо",
+    "individual": "физическое лицо",
+    "entrepreneur": "индивидуальный предприниматель",
+}
+
+
+def full_name(*parts: Any) -> str:
+    """("Иванов", "Иван", "") → «Иванов Иван»."""
+    return " ".join(str(p).strip() for p in parts if p and str(p).strip())
+
+
+def initials(last_name: str, first_name: str = "", patronymic: str = "") -> str:
+    """("Иванов", "Иван", "Иванович") → «Иванов И. И.»."""
+    letters = " ".join(f"{str(p).strip()[0]}." for p in (first_name, patronymic) if p and str(p).strip())
+    return full_name(last_name, letters)
+
+
+def _check_type(data: Mapping[str, Any]) -> str:
+    kind = data["applicant_type"]
+    if kind not in APPLICANT_TYPES:
+        raise ValueError(f"unknown applicant_type {kind!r}")
+    return kind
+
+
+def applicant_name(data: Mapping[str, Any]) -> str:
+    """Organization: its full name; individual: surname, name, patronymic; ИП: prefixed."""
+    kind = _check_type(data)
+    if kind == "organization":
+        return data["org_full_name"]
+    name = full_name(data["last_name"], data["first_name"], data.get("patronymic"))
+    return f"индивидуальный предприниматель {name}" if kind == "entrepreneur" else name
+
+
+def signatory_name(data: Mapping[str, Any]) -> str:
+    """The person who signs: the representative of an organization, else the applicant."""
+    if _check_type(data) == "organization":
+        return full_name(data["rep_last_name"], data["rep_first_name"], data.get("rep_patronymic"))
+    return full_name(data["last_name"], data["first_name"], data.get("patronymic"))
+
+
+def signatory_initials(data: Mapping[str, Any]) -> str:
+    if _check_type(data) == "organization":
+        return initials(data["rep_last_name"], data["rep_first_name"], data.get("rep_patronymic") or "")
+    return initials(data["last_name"], data["first_name"], data.get("patronymic") or "")
+
+
+def basis_text(data: Mapping[str, Any], case: str = "nominative") -> str:
+    """The representative's authority: «Устав» / «доверенность № 7 от 01.02.2026»."""
+    basis = data["rep_basis"]
+    genitive = case == "genitive"
+    if basis == "charter":
+        return "Устава" if genitive else "Устав"
+    if basis == "power_of_attorney":
+        text = "доверенности" if genitive else "доверенность"
+        if data.get("rep_poa_number"):
+            text += f" № {data['rep_poa_number']}"
+        if data.get("rep_poa_date"):
+            text += f" от {date_ru(data['rep_poa_date'])}"
+        return text
+    raise ValueError(f"unknown rep_basis {basis!r}")
+
+
+def fees_for(data: Mapping[str, Any], cooperative: Mapping[str, Any]) -> dict[str, int]:
+    """Entrance and minimal share fees (kopecks) for the applicant's type."""
+    suffix = "org" if _check_type(data) == "organization" else "ind"
+    entrance = _kopecks(cooperative[f"fee_entrance_{suffix}"])
+    share = _kopecks(cooperative[f"fee_share_{suffix}"])
+    return {"entrance": entrance, "share": share, "total": entrance + share}
+
+
+def unknown_applicant_type(kind: Any) -> str:
+    raise ValueError(f"unknown applicant_type {kind!r}")
+
+
+def make_environment(sources: Mapping[str, str]) -> jinja2.Environment:
+    """Autoescaping, strict Jinja2 environment over a snapshot of the template files."""
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (sources[name], None, lambda: True) if name in sources else None),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        rub=rub,
+        rub_words=rub_words,
+        date_ru=date_ru,
+        datetime_msk=datetime_msk,
+        datetime_utc=datetime_utc,
+        groups=groups,
+    )
+    env.globals.update(
+        full_name=full_name,
+        initials=initials,
+        applicant_name=applicant_name,
+        signatory_name=signatory_name,
+        signatory_initials=signatory_initials,
+        basis_text=basis_text,
+        fees_for=fees_for,
+        unknown_applicant_type=unknown_applicant_type,
+    )
+    return env
+
+
+# --------------------------------------------------------------------------- sample context
+
+#: Demo requisites (format-valid, fictitious), used by previews, the benchmark and tests.
+SAMPLE_COOPERATIVE: Mapping[str, Any] = MappingProxyType({
+    "name_full": "Потребительский кооператив «ВОСХОД»",
+    "name_short": "ПК «ВОСХОД»",
+    "inn": "7707083893",
+    "ogrn": "1027700132195",
+    "kpp": "770701001",
+    "address": "г. Москва, ул. Примерная, д. 1",
+    "email": "info@voskhod.coop",
+    "phone": "+7 495 000-00-00",
+    "site": "https://voskhod.coop",
+    "bank_name": "ПАО Сбербанк",
+    "bik": "044525225",
+    "corr_account": "30101810400000000225",
+    "settlement_account": "40703810938000000001",
+    "fee_entrance_org": 100_000,
+    "fee_share_org": 300_000,
+    "fee_entrance_ind": 10_000,
+    "fee_share_ind": 30_000,
+})
+
+
+def sample_context(applicant_type: str = "organization") -> dict[str, Any]:
+    """A complete example context for the joining package (see the contract above)."""
+    common = {"applicant_type": applicant_type, "document_date": "2026-11-25",
+              "phone": "+7 900 123-45-67", "email": "zayavitel@example.ru"}
+    bank = {"bank_name": "АО «Альфа-Банк»", "bik": "044525593",
+            "corr_account": "30101810200000000593", "settlement_account": "40702810401300000001"}
+    if applicant_type == "organization":
+        data = {**common, **bank,
+                "org_full_name": "Потребительское общество «Рассвет»",
+                "org_short_name": "ПО «Рассвет»",
+                "inn": "5024002119", "ogrn": "1025002864710", "kpp": "502401001",
+                "legal_address": "Московская обл., г. Красногорск, ул. Лесная, д. 5",
+                "actual_address": "Московская обл., г. Красногорск, ул. Лесная, д. 5, оф. 3",
+                "rep_last_name": "Смирнова", "rep_first_name": "Анна", "rep_patronymic": "Петровна",
+                "rep_position": "председатель совета", "rep_basis": "charter",
+                "union_member": True}
+        signer = {"full_name": "Смирнова Анна Петровна", "email": common["email"],
+                  "role": "Представитель заявителя"}
+    elif applicant_type in ("individual", "entrepreneur"):
+        data = {**common,
+                "last_name": "Кузнецов", "first_name": "Иван", "patronymic": "Сергеевич",
+                "birth_date": "1985-03-14",
+                "address": "г. Тверь, ул. Советская, д. 10, кв. 4"}
+        if applicant_type == "entrepreneur":
+            data.update(bank, inn="500100732259", ogrnip="304500116000157")
+        signer = {"full_name": "Кузнецов Иван Сергеевич", "email": common["email"], "role": "Заявитель"}
+    else:
+        raise ValueError(f"unknown applicant_type {applicant_type!r}")
+    return {"data": data, "cooperative": dict(SAMPLE_COOPERATIVE), "signer": signer}
