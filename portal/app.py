@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import re
 from pathlib import Path
 from typing import AsyncIterator
@@ -36,6 +37,8 @@ from portal.web import (
 )
 
 PACKAGE_DIR = Path(__file__).parent
+logging.getLogger("weasyprint").setLevel(logging.WARNING)
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 _URL_RE = re.compile(r"(https?://[^\s<>\"']+)")
 
 
@@ -73,7 +76,11 @@ def _template_engine(settings: Settings) -> JinjaTemplateEngine:
 
 
 def route_handlers(settings: Settings) -> list:
-    from portal.connect.controller import ConnectController, JoinController, StaffConnectController
+    from portal.accounts.controller import JoinController, LoginController
+    from portal.applications.controller import StaffApplicationsController
+    from portal.cabinet.controller import CabinetController
+    from portal.documents.controller import VerifyController
+    from portal.connect.controller import ConnectController, StaffConnectController
     from portal.mail.controller import DevMailController
     from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
@@ -86,6 +93,10 @@ def route_handlers(settings: Settings) -> list:
         StaffConsoleController,
         ConnectController,
         JoinController,
+        LoginController,
+        CabinetController,
+        StaffApplicationsController,
+        VerifyController,
         StaffConnectController,
         pricing,
         create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"], name="static"),

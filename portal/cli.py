@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import click
 
@@ -121,6 +122,27 @@ def worker() -> None:
             await db.stop(settings)
 
     asyncio.run(run())
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def verify(file: Path) -> None:
+    """Проверить подписанный PDF без сети: вложения, хеш, каждую подпись, печать оператора."""
+    from portal.documents.verify import verify_pdf
+
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        click.echo(f"НЕДЕЙСТВИТЕЛЕН: файл не прочитан ({exc.strerror})", err=True)
+        sys.exit(2)
+    result = verify_pdf(content)
+    if not result.valid:
+        click.echo(f"НЕДЕЙСТВИТЕЛЕН: {result.reason}", err=True)
+        sys.exit(1)
+    click.echo(f"ДЕЙСТВИТЕЛЕН: {result.reason}")
+    click.echo(f"Хеш документа: {result.document_hash}")
+    for s in result.signers:
+        click.echo(f"Подпись {s.n}: {s.full_name} ({s.role}), {s.email}, ключ {s.key_fingerprint}, {s.signed_at}")
 
 
 @main.command()

@@ -15,13 +15,19 @@ from portal.settings import Settings
 
 
 def all_tables() -> list[type[Table]]:
+    from portal.accounts.tables import AuthChallenge, Member, MemberKey, RecoveryLink
+    from portal.applications.tables import Application
     from portal.audit.tables import AuditEvent
     from portal.connect.tables import ConnectRequest, RegistrationLink
+    from portal.documents.tables import Document, Signature, SignatureImage
     from portal.cooperatives.tables import Cooperative
     from portal.mail.tables import OutboxMessage
     from portal.staff.tables import StaffUser
 
-    return [Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink]
+    return [
+        Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink,
+        Member, MemberKey, AuthChallenge, RecoveryLink, Application, SignatureImage, Document, Signature,
+    ]
 
 
 def make_engine(settings: Settings) -> Engine:

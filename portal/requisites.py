@@ -95,3 +95,183 @@ def domain_display(ascii_domain: str) -> str:
         return idna.decode(ascii_domain)
     except idna.IDNAError:
         return ascii_domain
+
+
+# --- Requisites of the joining application (SPEC §3 J1) -------------------------------------------
+
+from datetime import date as _date  # noqa: E402
+from itertools import cycle as _cycle  # noqa: E402
+
+from stdnum.ru import ogrn as stdnum_ogrn  # noqa: E402
+
+
+def _compact(value: str) -> str:
+    """Without spaces, hyphens and the «№» sign; full-width digits made plain."""
+    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", (value or "").replace("№", "")))
+
+
+def _digits_only(value: str, *, what: str, length: int) -> str:
+    raw = _compact(value)
+    if not raw:
+        raise FieldError(f"Укажите {what}.")
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise FieldError(f"{what[0].upper()}{what[1:]} состоит только из цифр.")
+    if len(raw) != length:
+        raise FieldError(f"{what[0].upper()}{what[1:]} состоит из {length} цифр, а введено {len(raw)}.")
+    return raw
+
+
+def clean_ogrn(value: str) -> str:
+    """ОГРН of a legal entity: 13 digits, first 1 or 5, control digit by python-stdnum."""
+    raw = _digits_only(value, what="ОГРН", length=13)
+    if raw[0] not in "15":
+        raise FieldError("ОГРН организации начинается с цифры 1 или 5 — проверьте номер.")
+    try:
+        return stdnum_ogrn.validate(raw)
+    except InvalidChecksum:
+        raise FieldError("ОГРН с такой контрольной цифрой не существует — проверьте цифры.")
+    except ValidationError:
+        raise FieldError("ОГРН записан неверно — проверьте цифры.")
+
+
+def clean_ogrnip(value: str) -> str:
+    """ОГРНИП: 15 digits, first 3; control digit = (first 14 digits mod 13) mod 10.
+
+    Computed here: python-stdnum 2.2 compares the last digit with the remainder mod 13 without
+    the final mod 10, so it refuses real ОГРНИП whose remainder is 10, 11 or 12.
+    """
+    raw = _digits_only(value, what="ОГРНИП", length=15)
+    if raw[0] != "3":
+        raise FieldError("ОГРНИП начинается с цифры 3 — проверьте номер.")
+    if int(raw[:14]) % 13 % 10 != int(raw[14]):
+        raise FieldError("ОГРНИП с такой контрольной цифрой не существует — проверьте цифры.")
+    return raw
+
+
+def clean_kpp(value: str) -> str:
+    """КПП: 4 digits (tax office), 2 digits or capital Latin letters (reason), 3 digits."""
+    raw = _compact(value).upper()
+    if not raw:
+        raise FieldError("Укажите КПП.")
+    if len(raw) != 9:
+        raise FieldError(f"КПП состоит из 9 знаков, а введено {len(raw)}.")
+    if not re.fullmatch(r"[0-9]{4}[0-9A-Z]{2}[0-9]{3}", raw):
+        raise FieldError("КПП записан неверно: 4 цифры, 2 цифры или латинские буквы, 3 цифры — например 770101001.")
+    return raw
+
+
+def clean_bik(value: str) -> str:
+    """БИК: 9 digits, Russian banks start with 04."""
+    raw = _digits_only(value, what="БИК", length=9)
+    if not raw.startswith("04"):
+        raise FieldError("БИК российского банка начинается с 04 — проверьте цифры.")
+    return raw
+
+
+def _bank_key_ok(prefix: str, account: str) -> bool:
+    """The Bank of Russia control key: 3 digits of the БИК + 20 digits of the account, weights 7 1 3."""
+    return sum(int(d) * w for d, w in zip(prefix + account, _cycle((7, 1, 3)))) % 10 == 0
+
+
+def _bik_or_none(bik: str | None) -> str | None:
+    try:
+        return clean_bik(bik or "")
+    except FieldError:
+        return None
+
+
+def clean_settlement_account(account: str, bik: str | None) -> str:
+    """Расчётный счёт: 20 digits matching the БИК by the control key.
+
+    While the БИК itself is missing or invalid, only the 20 digits are checked: the error
+    belongs to the БИК, not to the account.
+    """
+    raw = _digits_only(account, what="расчётный счёт", length=20)
+    bik_ok = _bik_or_none(bik)
+    if bik_ok is None:
+        return raw
+    # An account in a Bank of Russia division (БИК ending 000–002) is keyed like a correspondent one.
+    prefix = "0" + bik_ok[4:6] if bik_ok[-3:] in ("000", "001", "002") else bik_ok[-3:]
+    if not _bank_key_ok(prefix, raw):
+        raise FieldError("Счёт не сходится с БИК — проверьте счёт и БИК.")
+    return raw
+
+
+def clean_corr_account(account: str, bik: str | None) -> str:
+    """Корреспондентский счёт: 20 digits, 30101…, ends with the БИК's last 3 digits, control key."""
+    raw = _digits_only(account, what="корреспондентский счёт", length=20)
+    if not raw.startswith("30101"):
+        raise FieldError("Корреспондентский счёт банка начинается с 30101 — проверьте цифры.")
+    bik_ok = _bik_or_none(bik)
+    if bik_ok is None:
+        return raw
+    if raw[-3:] != bik_ok[-3:] or not _bank_key_ok("0" + bik_ok[4:6], raw):
+        raise FieldError("Корреспондентский счёт не сходится с БИК — проверьте счёт и БИК.")
+    return raw
+
+
+_NAME_RE = re.compile(r"[А-Яа-яЁё]+(?:[ '\-][А-Яа-яЁё]+)*")
+
+
+def clean_person_name(value: str, what: str) -> str:
+    """Surname, name or patronymic: Cyrillic letters, hyphen, space, apostrophe.
+
+    `what` is the field's name in the nominative («Фамилия», «Имя», «Отчество»).
+    """
+    v = unicodedata.normalize("NFKC", value or "")
+    v = re.sub(r"[’ʼ`´]", "'", v)
+    v = re.sub(r"[‐‑–—]", "-", v)
+    v = " ".join(v.split())
+    v = re.sub(r"\s*([-'])\s*", r"\1", v)
+    if not v:
+        raise FieldError(f"Поле «{what}» не заполнено.")
+    if len(v) > 60:
+        raise FieldError(f"{what}: слишком длинно, не больше 60 символов.")
+    if not _NAME_RE.fullmatch(v):
+        raise FieldError(f"{what} пишется русскими буквами; можно дефис, пробел и апостроф.")
+    return v
+
+
+def clean_birth_date(value: str, today: _date | None = None) -> str:
+    """Birth date from <input type=date> (yyyy-mm-dd) or typed dd.mm.yyyy; age 14..120. Returns ISO."""
+    v = (value or "").strip()
+    if not v:
+        raise FieldError("Укажите дату рождения.")
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", v) or None
+    if m:
+        y, mo, d = (int(x) for x in m.groups())
+    else:
+        m = re.fullmatch(r"(\d{1,2})[./](\d{1,2})[./](\d{4})", v)
+        if not m:
+            raise FieldError("Дата рождения — в виде ДД.ММ.ГГГГ, например 05.03.1980.")
+        d, mo, y = (int(x) for x in m.groups())
+    try:
+        born = _date(y, mo, d)
+    except ValueError:
+        raise FieldError("Такой даты не бывает — проверьте день и месяц.")
+    if today is None:
+        from portal.clock import MOSCOW, now
+
+        today = now().astimezone(MOSCOW).date()
+    if born > today:
+        raise FieldError("Дата рождения не может быть в будущем.")
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if age < 14:
+        raise FieldError("Вступить в кооператив можно с 14 лет.")
+    if age > 120:
+        raise FieldError("Проверьте год рождения: получается больше 120 лет.")
+    return born.isoformat()
+
+
+def clean_passport(value: str) -> str:
+    """Russian passport: series (4 digits) and number (6 digits), returned as «1234 567890»."""
+    raw = _compact(value)
+    if not raw:
+        raise FieldError("Укажите серию и номер паспорта.")
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise FieldError("Серия и номер паспорта — только цифры, например 4510 123456.")
+    if len(raw) != 10:
+        raise FieldError(f"Серия и номер паспорта — 10 цифр (4 + 6), а введено {len(raw)}.")
+    if raw[4:] == "000000":
+        raise FieldError("Номер паспорта не может состоять из одних нулей.")
+    return f"{raw[:4]} {raw[4:]}"

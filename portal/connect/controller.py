@@ -45,24 +45,6 @@ class ConnectController(Controller):
         return render(request, "connect/done.html", context)
 
 
-class JoinController(Controller):
-    path = "/join"
-
-    @get("/{token:str}")
-    async def start(self, request: Request, token: FromPath[str]) -> object:
-        state = await service.check_link(token)
-        if state.state == "unknown":
-            raise PageError(status_code=404, detail="Ссылка на регистрацию не найдена. Проверьте, что она скопирована "
-                                                    "из письма целиком.")
-        if state.state == "used":
-            raise PageError(status_code=410, detail="Эта ссылка на регистрацию уже была использована. Если регистрацию "
-                                                    "начали не вы, напишите нам.")
-        if state.state == "expired":
-            raise PageError(status_code=410, detail="Срок действия ссылки истёк (она действует 7 дней). Попросите "
-                                                    "сотрудника ПК «ВОСХОД» прислать новую.")
-        return render(request, "join/start.html", {"link": state.link, "req": state.request, "token": token})
-
-
 async def _staff(request: Request) -> dict:
     from portal.staff.controller import current_staff
 

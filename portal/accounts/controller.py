@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Body, FromPath
+
+from portal.accounts import service
+from portal.accounts.tables import Member
+from portal.connect import service as connect
+from portal.web import LoginRequired, PageError, post_rate_limit, redirect, render
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+LOGIN_LIMIT = post_rate_limit(10)
+RECOVER_LIMIT = post_rate_limit(5)
+
+LINK_ERRORS = {
+    "unknown": (404, "Ссылка на регистрацию не найдена. Проверьте, что она скопирована из письма целиком."),
+    "used": (410, "Эта ссылка на регистрацию уже была использована. Если регистрацию начали не вы, напишите нам."),
+    "expired": (410, "Срок действия ссылки истёк (она действует 7 дней). Попросите сотрудника ПК «ВОСХОД» "
+                     "прислать новую."),
+}
+
+
+def member_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    session = connection.scope.get("session") or {}
+    if not session.get("member_id"):
+        raise LoginRequired("/login", connection.url.path)
+
+
+async def current_member(request: Request) -> dict:
+    member = await Member.select().where(Member.id == request.session.get("member_id")).first()
+    if member is None:
+        request.clear_session()
+        raise LoginRequired("/login", request.url.path)
+    return member
+
+
+def _log_in(request: Request, member_id: int, email: str) -> None:
+    request.session.clear()
+    request.set_session({"member_id": member_id, "member_email": email})
+
+
+class JoinController(Controller):
+    path = "/join"
+
+    async def _link(self, token: str) -> connect.LinkState:
+        state = await connect.check_link(token)
+        if state.state in LINK_ERRORS:
+            status, text = LINK_ERRORS[state.state]
+            raise PageError(status_code=status, detail=text)
+        return state
+
+    @get("/{token:str}")
+    async def start(self, request: Request, token: FromPath[str]) -> object:
+        state = await self._link(token)
+        return render(request, "accounts/join.html", {"link": state.link, "req": state.request, "token": token,
+                                                      "errors": {}, "email": ""})
+
+    @post("/{token:str}")
+    async def register(self, request: Request, token: FromPath[str], data: Form) -> object:
+        state = await self._link(token)
+        try:
+            member_id = await service.register(token, data.get("email", ""), data.get("public_key", ""),
+                                               data.get("key_proof", ""), data.get("saved") == "on", request)
+        except service.AccountError as exc:
+            context = {"link": state.link, "req": state.request, "token": token, "errors": {exc.field: exc.message},
+                       "email": data.get("email", "")}
+            return render(request, "accounts/join.html", context, status_code=422)
+        _log_in(request, member_id, state.link["email"])
+        return redirect("/cabinet/application")
+
+
+class LoginController(Controller):
+    path = "/"
+
+    @get("/login")
+    async def login_page(self, request: Request) -> object:
+        return await self._page(request)
+
+    async def _page(self, request: Request, *, email: str = "", errors: dict | None = None, status_code: int = 200):
+        nonce = await service.new_challenge()
+        next_path = request.query_params.get("next", "")
+        return render(request, "accounts/login.html", {"nonce": nonce, "email": email, "errors": errors or {},
+                                                       "next_path": next_path}, status_code=status_code)
+
+    @post("/login", middleware=[LOGIN_LIMIT.middleware])
+    async def login(self, request: Request, data: Form) -> object:
+        try:
+            member = await service.login(data.get("email", ""), data.get("nonce", ""), data.get("public_key", ""),
+                                         data.get("signature", ""), request)
+        except service.AccountError as exc:
+            return await self._page(request, email=data.get("email", ""), errors={exc.field: exc.message},
+                                    status_code=422)
+        _log_in(request, member["id"], member["email"])
+        next_path = data.get("next", "")
+        return redirect(next_path if next_path.startswith("/cabinet") else "/cabinet")
+
+    @post("/logout")
+    async def logout(self, request: Request) -> object:
+        request.clear_session()
+        return redirect("/login")
+
+    @get("/recover")
+    async def recover_page(self, request: Request) -> object:
+        return render(request, "accounts/recover.html", {"sent": False, "email": "", "error": None})
+
+    @post("/recover", middleware=[RECOVER_LIMIT.middleware])
+    async def recover(self, request: Request, data: Form) -> object:
+        from portal.requisites import FieldError, clean_email
+
+        try:
+            email = clean_email(data.get("email", ""))
+        except FieldError as exc:
+            return render(request, "accounts/recover.html", {"sent": False, "email": data.get("email", ""),
+                                                             "error": str(exc)}, status_code=422)
+        await service.request_recovery(request.app.state.settings, email, request)
+        return render(request, "accounts/recover.html", {"sent": True, "email": email, "error": None})
+
+    @get("/recover/{token:str}")
+    async def recover_key_page(self, request: Request, token: FromPath[str]) -> object:
+        return await self._recover_key(request, token, {})
+
+    async def _recover_key(self, request: Request, token: str, errors: dict, status_code: int = 200):
+        state, link = await service.check_recovery(token)
+        if state != "valid":
+            raise PageError(status_code=404 if state == "unknown" else 410,
+                            detail="Ссылка для восстановления ключа не действует: она одноразовая и действует "
+                                   "24 часа. Запросите новую на странице восстановления.")
+        member = await Member.select().where(Member.id == link["member"]).first()
+        return render(request, "accounts/recover_key.html", {"member": member, "token": token, "errors": errors},
+                      status_code=status_code)
+
+    @post("/recover/{token:str}")
+    async def replace_key(self, request: Request, token: FromPath[str], data: Form) -> object:
+        try:
+            member_id = await service.replace_key(token, data.get("public_key", ""), data.get("key_proof", ""),
+                                                  data.get("saved") == "on", request)
+        except service.AccountError as exc:
+            return await self._recover_key(request, token, {exc.field: exc.message}, status_code=422)
+        member = await Member.select().where(Member.id == member_id).first()
+        _log_in(request, member_id, member["email"])
+        return redirect("/cabinet?key=replaced")

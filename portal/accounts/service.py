@@ -1,0 +1,209 @@
+"""Member registration by a link, key-based login (a signed one-time challenge), key recovery by e-mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from portal import db
+from portal.accounts.tables import AuthChallenge, Member, MemberKey, RecoveryLink
+from portal.audit.service import record
+from portal.clock import MOSCOW, now
+from portal.connect import service as connect
+from portal.connect.service import hash_token
+from portal.cooperatives.service import operator
+from portal.documents.signing import (
+    KeyFormatError,
+    b64encode,
+    key_fingerprint,
+    public_key_from_b64,
+    signature_from_b64,
+    verify_signature,
+)
+from portal.mail.service import enqueue
+from portal.requisites import FieldError, clean_email
+from portal.settings import Settings
+
+CHALLENGE_TTL = dt.timedelta(minutes=10)
+RECOVERY_TTL = dt.timedelta(hours=24)
+
+
+class AccountError(Exception):
+    """Refused; `field` is where the Russian message belongs."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def key_proof_message(email: str, public_key_b64: str) -> bytes:
+    """What the browser signs with a new key to prove it holds it."""
+    return f"coopkey:v1:{email}:{public_key_b64}".encode()
+
+
+def login_message(nonce: str) -> bytes:
+    return f"coopauth:v1:{nonce}".encode()
+
+
+def _checked_key(email: str, public_key_b64: str, proof_b64: str) -> bytes:
+    try:
+        raw = public_key_from_b64(public_key_b64)
+        proof = signature_from_b64(proof_b64)
+    except KeyFormatError:
+        raise AccountError("key", "Ключ не создан или повреждён. Создайте ключ заново.")
+    if not verify_signature(raw, key_proof_message(email, public_key_b64), proof):
+        raise AccountError("key", "Браузер не подтвердил владение ключом. Создайте ключ заново.")
+    return raw
+
+
+async def register(token: str, email: str, public_key_b64: str, proof_b64: str, saved: bool, request=None) -> int:
+    """Confirm the e-mail of a registration link and register the member's public key; the link is used up."""
+    state = await connect.check_link(token)
+    if state.state != "valid":
+        raise AccountError("link", "Ссылка на регистрацию больше не действует.")
+    try:
+        typed = clean_email(email)
+    except FieldError as exc:
+        raise AccountError("email", str(exc))
+    if typed.casefold() != state.link["email"].casefold():
+        raise AccountError("email", "Это не тот адрес, на который пришла ссылка. Введите адрес из письма.")
+    raw = _checked_key(state.link["email"], public_key_b64, proof_b64)
+    if not saved:
+        raise AccountError("saved", "Подтвердите, что сохранили ключ: без него войти и подписать документы нельзя.")
+    op = await operator()
+    async with db.transaction():
+        link = await connect.consume_link(token)
+        if link is None:
+            raise AccountError("link", "Ссылка на регистрацию уже использована.")
+        existing = await Member.select(Member.id).where(
+            (Member.email == link["email"]) & (Member.cooperative == op["id"])
+        ).first()
+        if existing:
+            raise AccountError("email", "Пайщик с этим адресом уже зарегистрирован — войдите или восстановите ключ.")
+        t = now()
+        rows = await Member.insert(
+            Member(cooperative=op["id"], email=link["email"], connect_request=link["connect_request"],
+                   email_confirmed_at=t, created_at=t)
+        ).returning(Member.id)
+        member_id = rows[0]["id"]
+        await MemberKey.insert(
+            MemberKey(member=member_id, public_key=b64encode(raw), fingerprint=key_fingerprint(raw), created_at=t)
+        )
+        await record("member.registered", actor_type="member", actor_id=member_id, actor_label=link["email"],
+                     object_type="member", object_id=member_id, request=request,
+                     details={"key_fingerprint": key_fingerprint(raw), "connect_request": link["connect_request"]})
+    return member_id
+
+
+async def new_challenge() -> str:
+    nonce = secrets.token_urlsafe(24)
+    await AuthChallenge.insert(AuthChallenge(nonce_hash=hash_token(nonce), expires_at=now() + CHALLENGE_TTL))
+    return nonce
+
+
+async def _use_challenge(nonce: str) -> bool:
+    t = now()
+    rows = await AuthChallenge.update({AuthChallenge.used_at: t}).where(
+        (AuthChallenge.nonce_hash == hash_token(nonce)) & AuthChallenge.used_at.is_null()
+        & (AuthChallenge.expires_at > t)
+    ).returning(AuthChallenge.id)
+    return bool(rows)
+
+
+async def member_by_email(email: str) -> dict | None:
+    op = await operator()
+    return await Member.select().where((Member.email == email.strip().lower()) & (Member.cooperative == op["id"])).first()
+
+
+async def active_keys(member_id: int) -> list[dict]:
+    return await MemberKey.select().where((MemberKey.member == member_id) & MemberKey.revoked_at.is_null())
+
+
+async def login(email: str, nonce: str, public_key_b64: str, signature_b64: str, request=None) -> dict:
+    """Check the browser's signature of a one-time challenge against the member's registered key."""
+    if not await _use_challenge(nonce):
+        raise AccountError("form", "Страница входа устарела. Попробуйте ещё раз.")
+    try:
+        typed = clean_email(email)
+    except FieldError as exc:
+        raise AccountError("email", str(exc))
+    member = await member_by_email(typed)
+    try:
+        raw = public_key_from_b64(public_key_b64)
+        signature = signature_from_b64(signature_b64)
+    except KeyFormatError:
+        raise AccountError("key", "Укажите ключ пайщика: из этого браузера, вставьте его или выберите файл ключа.")
+    keys = await active_keys(member["id"]) if member else []
+    key = next((k for k in keys if k["public_key"] == b64encode(raw)), None)
+    if member is None or key is None or not verify_signature(raw, login_message(nonce), signature):
+        await record("member.login_failed", actor_type="visitor", actor_label=typed, request=request)
+        raise AccountError("key", "Ключ не подходит к этому адресу почты. Проверьте ключ или восстановите его.")
+    await record("member.login", actor_type="member", actor_id=member["id"], actor_label=member["email"],
+                 request=request, details={"key_fingerprint": key["fingerprint"]})
+    return member
+
+
+async def request_recovery(settings: Settings, email: str, request=None) -> None:
+    """E-mail a link to set a new key, if the address belongs to a member; says nothing either way."""
+    member = await member_by_email(email)
+    if member is None:
+        await record("member.recovery_unknown", actor_type="visitor", actor_label=email[:254], request=request)
+        return
+    token = secrets.token_urlsafe(32)
+    expires = now() + RECOVERY_TTL
+    async with db.transaction():
+        await RecoveryLink.update({RecoveryLink.expires_at: now()}).where(
+            (RecoveryLink.member == member["id"]) & RecoveryLink.used_at.is_null() & (RecoveryLink.expires_at > now())
+        )
+        await RecoveryLink.insert(RecoveryLink(member=member["id"], token_hash=hash_token(token), expires_at=expires,
+                                               created_at=now()))
+        await enqueue(
+            member["email"],
+            "Восстановление ключа пайщика ПК «ВОСХОД»",
+            "Здравствуйте!\n\nКто-то (надеемся, вы) попросил заменить ключ пайщика. Чтобы создать новый ключ, "
+            f"перейдите по ссылке:\n\n{settings.base_url}/recover/{token}\n\n"
+            f"Ссылка действует до {expires.astimezone(MOSCOW).strftime('%d.%m.%Y %H:%M')} (МСК) и только один раз. "
+            "Прежний ключ перестанет действовать, но уже подписанные им документы останутся действительными.\n\n"
+            "Если вы не просили замену, просто удалите это письмо.\n\nПК «ВОСХОД»",
+        )
+        await record("member.recovery_requested", actor_type="member", actor_id=member["id"],
+                     actor_label=member["email"], request=request)
+
+
+async def check_recovery(token: str) -> tuple[str, dict | None]:
+    link = await RecoveryLink.select().where(RecoveryLink.token_hash == hash_token(token)).first()
+    if link is None:
+        return "unknown", None
+    if link["used_at"] is not None:
+        return "used", link
+    if link["expires_at"] <= now():
+        return "expired", link
+    return "valid", link
+
+
+async def replace_key(token: str, public_key_b64: str, proof_b64: str, saved: bool, request=None) -> int:
+    state, link = await check_recovery(token)
+    if state != "valid":
+        raise AccountError("link", "Ссылка для восстановления больше не действует.")
+    member = await Member.select().where(Member.id == link["member"]).first()
+    raw = _checked_key(member["email"], public_key_b64, proof_b64)
+    if not saved:
+        raise AccountError("saved", "Подтвердите, что сохранили новый ключ.")
+    async with db.transaction():
+        t = now()
+        rows = await RecoveryLink.update({RecoveryLink.used_at: t}).where(
+            (RecoveryLink.id == link["id"]) & RecoveryLink.used_at.is_null()
+        ).returning(RecoveryLink.id)
+        if not rows:
+            raise AccountError("link", "Ссылка для восстановления уже использована.")
+        old = await active_keys(member["id"])
+        await MemberKey.update({MemberKey.revoked_at: t}).where(
+            (MemberKey.member == member["id"]) & MemberKey.revoked_at.is_null()
+        )
+        await MemberKey.insert(MemberKey(member=member["id"], public_key=b64encode(raw),
+                                         fingerprint=key_fingerprint(raw), created_at=t))
+        await record("member.key_replaced", actor_type="member", actor_id=member["id"], actor_label=member["email"],
+                     object_type="member", object_id=member["id"], request=request,
+                     details={"old": [k["fingerprint"] for k in old], "new": key_fingerprint(raw)})
+    return member["id"]

@@ -1,0 +1,303 @@
+"""The joining application of ПК «ВОСХОД» (SPEC §3 J1): declarative fields per applicant type,
+pure validation, Russian errors per field, nothing typed lost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from portal.requisites import (
+    FieldError,
+    clean_bik,
+    clean_birth_date,
+    clean_corr_account,
+    clean_email,
+    clean_inn,
+    clean_kpp,
+    clean_ogrn,
+    clean_ogrnip,
+    clean_passport,
+    clean_person_name,
+    clean_phone,
+    clean_settlement_account,
+)
+
+APPLICANT_TYPES = {
+    "organization": "Юридическое лицо (кооператив, организация)",
+    "individual": "Физическое лицо",
+    "entrepreneur": "Индивидуальный предприниматель",
+}
+DEFAULT_APPLICANT_TYPE = "organization"
+
+REP_BASIS_CHOICES = {
+    "charter": "Устав",
+    "power_of_attorney": "Доверенность",
+}
+
+Cleaner = Callable[[str, Mapping[str, str]], str]  # (typed value, all typed data) -> clean value
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    cleaner: Cleaner
+    hint: str = ""
+    input_type: str = "text"  # text / email / tel / date / select / checkbox
+    required: bool = True
+    autocomplete: str = "off"
+    inputmode: str = ""  # "" (browser default) / numeric / tel / email
+    section: str = ""  # heading of the group the field is shown in
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label) for selects
+    maxlength: int | None = None
+    required_if: tuple[str, str] | None = None  # (other field, its value) that makes this one required
+    required_on_request: bool = False  # required when the cooperative asks (validate(require_passport=True))
+
+    def is_required(self, data: Mapping[str, str], *, require_passport: bool = False) -> bool:
+        if self.required_if is not None:
+            other, expected = self.required_if
+            return _str(data.get(other)) == expected
+        if self.required_on_request:
+            return require_passport
+        return self.required
+
+    def applies(self, data: Mapping[str, str]) -> bool:
+        """False for a conditional field whose condition is not met (its value is then ignored)."""
+        if self.required_if is None:
+            return True
+        other, expected = self.required_if
+        return _str(data.get(other)) == expected
+
+
+@dataclass(frozen=True)
+class ApplicationForm:
+    values: dict[str, str]  # what was typed, to show back
+    errors: dict[str, str]  # field -> Russian message
+    clean: dict[str, str]  # normalised values, complete only when there are no errors
+    applicant_type: str = DEFAULT_APPLICANT_TYPE
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def _str(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+# --- cleaners --------------------------------------------------------------------------------------
+
+
+def _text(required_msg: str, *, min_len: int = 2, max_len: int = 300) -> Cleaner:
+    def clean(value: str, data: Mapping[str, str]) -> str:
+        v = " ".join(value.split())
+        if not v:
+            raise FieldError(required_msg)
+        if len(v) < min_len:
+            raise FieldError(f"Слишком коротко: нужно не меньше {min_len} символов.")
+        if len(v) > max_len:
+            raise FieldError(f"Слишком длинно: не больше {max_len} символов.")
+        return v
+
+    return clean
+
+
+def _name(what: str) -> Cleaner:
+    return lambda value, data: clean_person_name(value, what)
+
+
+def _rep_basis(value: str, data: Mapping[str, str]) -> str:
+    if value not in REP_BASIS_CHOICES:
+        raise FieldError("Выберите, на основании чего действует представитель: устав или доверенность.")
+    return value
+
+
+def _union_confirmed(value: str, data: Mapping[str, str]) -> str:
+    if value != "on":
+        raise FieldError("Вступить в ПК «ВОСХОД» может только организация — член Союза «РУСЬ». "
+                         "Подтвердите членство, отметив пункт.")
+    return value
+
+
+def _settlement(value: str, data: Mapping[str, str]) -> str:
+    return clean_settlement_account(value, _str(data.get("bik")))
+
+
+def _corr(value: str, data: Mapping[str, str]) -> str:
+    return clean_corr_account(value, _str(data.get("bik")))
+
+
+# --- the fields ------------------------------------------------------------------------------------
+
+_BANK = (
+    Field("bank_name", "Банк", _text("Укажите название банка."), section="Банковские реквизиты",
+          hint="Как в реквизитах, например ПАО Сбербанк.", maxlength=300),
+    Field("bik", "БИК", lambda v, d: clean_bik(v), section="Банковские реквизиты",
+          hint="9 цифр, начинается с 04.", inputmode="numeric", maxlength=11),
+    Field("corr_account", "Корреспондентский счёт", _corr, section="Банковские реквизиты",
+          hint="20 цифр, начинается с 30101.", inputmode="numeric", maxlength=25),
+    Field("settlement_account", "Расчётный счёт", _settlement, section="Банковские реквизиты",
+          hint="20 цифр; проверяется по БИК.", inputmode="numeric", maxlength=25),
+)
+
+_ORGANIZATION = (
+    Field("full_name", "Полное наименование", _text("Укажите полное наименование организации.", min_len=3),
+          section="Организация", autocomplete="organization", maxlength=500,
+          hint="Как в уставе, например Потребительский кооператив «Заря»."),
+    Field("short_name", "Сокращённое наименование", _text("Укажите сокращённое наименование.", max_len=200),
+          section="Организация", maxlength=200, hint="Например ПК «Заря»."),
+    Field("inn", "ИНН", lambda v, d: clean_inn(v, length=10), section="Организация",
+          hint="10 цифр.", inputmode="numeric", maxlength=12),
+    Field("ogrn", "ОГРН", lambda v, d: clean_ogrn(v), section="Организация",
+          hint="13 цифр.", inputmode="numeric", maxlength=15),
+    Field("kpp", "КПП", lambda v, d: clean_kpp(v), section="Организация",
+          hint="9 знаков, например 770101001.", maxlength=11),
+    Field("legal_address", "Юридический адрес", _text("Укажите юридический адрес.", min_len=5, max_len=500),
+          section="Организация", hint="С индексом, как в ЕГРЮЛ.", maxlength=500),
+    Field("actual_address", "Фактический адрес", _text("Укажите фактический адрес.", min_len=5, max_len=500),
+          section="Организация", hint="Если совпадает с юридическим, повторите его.", maxlength=500),
+    Field("phone", "Телефон", lambda v, d: clean_phone(v), section="Организация", input_type="tel",
+          autocomplete="tel", inputmode="tel", hint="Например +7 912 345-67-89.", maxlength=20),
+    Field("email", "Электронная почта", lambda v, d: clean_email(v), section="Организация",
+          input_type="email", autocomplete="email", inputmode="email", maxlength=254,
+          hint="На неё придут письма о заявлении."),
+    Field("rep_surname", "Фамилия", _name("Фамилия"), section="Представитель",
+          autocomplete="family-name", maxlength=60),
+    Field("rep_name", "Имя", _name("Имя"), section="Представитель", autocomplete="given-name", maxlength=60),
+    Field("rep_patronymic", "Отчество", _name("Отчество"), section="Представитель", required=False,
+          autocomplete="additional-name", maxlength=60, hint="Если есть."),
+    Field("rep_position", "Должность", _text("Укажите должность представителя.", max_len=200),
+          section="Представитель", autocomplete="organization-title", maxlength=200,
+          hint="Например председатель совета."),
+    Field("rep_basis", "Действует на основании", _rep_basis, section="Представитель", input_type="select",
+          choices=tuple(REP_BASIS_CHOICES.items())),
+    Field("rep_poa_number_date", "Номер и дата доверенности",
+          _text("Укажите номер и дату доверенности.", max_len=200), section="Представитель",
+          required=False, required_if=("rep_basis", "power_of_attorney"), maxlength=200,
+          hint="Например № 12 от 15.01.2025."),
+    *_BANK,
+    Field("union_member_confirmed", "Подтверждаю, что организация состоит в Союзе потребительских обществ «РУСЬ»",
+          _union_confirmed, section="Подтверждение", input_type="checkbox"),
+)
+
+_INDIVIDUAL = (
+    Field("surname", "Фамилия", _name("Фамилия"), section="Заявитель", autocomplete="family-name", maxlength=60),
+    Field("name", "Имя", _name("Имя"), section="Заявитель", autocomplete="given-name", maxlength=60),
+    Field("patronymic", "Отчество", _name("Отчество"), section="Заявитель", required=False,
+          autocomplete="additional-name", maxlength=60, hint="Если есть."),
+    Field("birth_date", "Дата рождения", lambda v, d: clean_birth_date(v), section="Заявитель",
+          input_type="date", autocomplete="bday"),
+    Field("address", "Адрес регистрации", _text("Укажите адрес регистрации.", min_len=5, max_len=500),
+          section="Заявитель", autocomplete="street-address", maxlength=500, hint="С индексом, как в паспорте."),
+    Field("phone", "Телефон", lambda v, d: clean_phone(v), section="Заявитель", input_type="tel",
+          autocomplete="tel", inputmode="tel", hint="Например +7 912 345-67-89.", maxlength=20),
+    Field("email", "Электронная почта", lambda v, d: clean_email(v), section="Заявитель",
+          input_type="email", autocomplete="email", inputmode="email", maxlength=254,
+          hint="На неё придут письма о заявлении."),
+    Field("passport", "Паспорт: серия и номер", lambda v, d: clean_passport(v), section="Заявитель",
+          required=False, required_on_request=True, inputmode="numeric", maxlength=14,
+          hint="10 цифр, например 4510 123456."),
+)
+
+_ENTREPRENEUR = (
+    *_INDIVIDUAL,
+    Field("inn", "ИНН", lambda v, d: clean_inn(v, length=12), section="Предприниматель",
+          hint="12 цифр.", inputmode="numeric", maxlength=14),
+    Field("ogrnip", "ОГРНИП", lambda v, d: clean_ogrnip(v), section="Предприниматель",
+          hint="15 цифр.", inputmode="numeric", maxlength=17),
+    *_BANK,
+)
+
+_FIELDS: dict[str, tuple[Field, ...]] = {
+    "organization": _ORGANIZATION,
+    "individual": _INDIVIDUAL,
+    "entrepreneur": _ENTREPRENEUR,
+}
+
+
+def applicant_type_or_default(value: str | None) -> str:
+    """The applicant type from a request; anything unknown means the default (organization)."""
+    return value if value in APPLICANT_TYPES else DEFAULT_APPLICANT_TYPE
+
+
+def fields_for(applicant_type: str) -> list[Field]:
+    """The fields of the application for this type, in display order. Unknown type: KeyError."""
+    return list(_FIELDS[applicant_type])
+
+
+def field_for(applicant_type: str, name: str) -> Field:
+    for f in _FIELDS[applicant_type]:
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+
+def _check(field: Field, value: str, data: Mapping[str, str], require_passport: bool) -> tuple[str, str | None]:
+    if not field.applies(data):
+        return "", None
+    if not value.strip() and not field.is_required(data, require_passport=require_passport):
+        return "", None
+    try:
+        return field.cleaner(value, data), None
+    except FieldError as exc:
+        return "", str(exc)
+
+
+def validate_field(applicant_type: str, name: str, value: str, data: Mapping[str, str], *,
+                   require_passport: bool = False) -> tuple[str | None, str | None]:
+    """Inline check of one field: (clean value, None) or (None, Russian error).
+
+    `data` is the rest of the form (the БИК for the accounts, the basis for the power of attorney).
+    Unknown type or field: KeyError.
+    """
+    field = field_for(applicant_type, name)
+    data = {k: _str(v) for k, v in data.items()}
+    data[name] = _str(value)
+    clean, error = _check(field, data[name], data, require_passport)
+    return (None, error) if error else (clean, None)
+
+
+def empty_form(applicant_type: str = DEFAULT_APPLICANT_TYPE) -> ApplicationForm:
+    return ApplicationForm(values={f.name: "" for f in _FIELDS[applicant_type]}, errors={}, clean={},
+                           applicant_type=applicant_type)
+
+
+def validate(applicant_type: str, data: Mapping[str, str], *, require_passport: bool = False) -> ApplicationForm:
+    """The whole application. Unknown type: KeyError (use applicant_type_or_default first)."""
+    fields = _FIELDS[applicant_type]
+    values = {f.name: _str(data.get(f.name)) for f in fields}
+    errors: dict[str, str] = {}
+    clean: dict[str, str] = {}
+    for f in fields:
+        value, error = _check(f, values[f.name], values, require_passport)
+        if error:
+            errors[f.name] = error
+        else:
+            clean[f.name] = value
+    return ApplicationForm(values=values, errors=errors, clean=clean if not errors else {},
+                           applicant_type=applicant_type)
+
+
+# --- names -----------------------------------------------------------------------------------------
+
+
+def _full(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def display_name(applicant_type: str, clean: Mapping[str, str]) -> str:
+    """Organization: its short name; individual: «Фамилия Имя Отчество»; ИП: «ИП Фамилия Имя Отчество»."""
+    if applicant_type == "organization":
+        return clean.get("short_name") or clean.get("full_name", "")
+    person = _full(clean.get("surname", ""), clean.get("name", ""), clean.get("patronymic", ""))
+    return f"ИП {person}" if applicant_type == "entrepreneur" else person
+
+
+def signer_full_name(applicant_type: str, clean: Mapping[str, str]) -> str:
+    """Who signs: the representative of an organization, otherwise the person."""
+    if applicant_type == "organization":
+        return _full(clean.get("rep_surname", ""), clean.get("rep_name", ""), clean.get("rep_patronymic", ""))
+    return _full(clean.get("surname", ""), clean.get("name", ""), clean.get("patronymic", ""))

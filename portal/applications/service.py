@@ -1,0 +1,212 @@
+"""The joining application: draft, the joining package of four documents, signing it in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from portal import db
+from portal.accounts.service import active_keys
+from portal.accounts.tables import Member, MemberKey
+from portal.applications import forms
+from portal.applications.tables import Application
+from portal.audit.service import record
+from portal.clock import MOSCOW, now
+from portal.cooperatives.service import operator
+from portal.documents import store
+from portal.documents.signing import (
+    KeyFormatError,
+    SignatureImageError,
+    canonical_document,
+    document_hash,
+    public_key_from_b64,
+    signature_from_b64,
+    signed_message,
+    validate_signature_png,
+    verify_signature,
+)
+from portal.documents.templates import get_template
+
+JOIN_PACKAGE = ("join_application", "pep_agreement", "pd_consent", "user_agreement")
+COOPERATIVE_KEYS = (
+    "name_full", "name_short", "inn", "ogrn", "kpp", "address", "bank_name", "bik", "corr_account",
+    "settlement_account", "fee_entrance_org", "fee_share_org", "fee_entrance_ind", "fee_share_ind", "email", "phone",
+)
+
+
+class SigningError(Exception):
+    """The package was not signed; nothing was stored. The message is for the signer."""
+
+
+async def get_or_create(member: dict) -> dict:
+    row = await Application.select().where(Application.member == member["id"]).first()
+    if row:
+        return row
+    t = now()
+    await Application.insert(Application(member=member["id"], applicant_type=forms.DEFAULT_APPLICANT_TYPE,
+                                         draft={"email": member["email"]}, created_at=t, updated_at=t))
+    return await Application.select().where(Application.member == member["id"]).first()
+
+
+def draft_of(application: dict) -> dict[str, str]:
+    draft = application["draft"]
+    if isinstance(draft, str):
+        import json
+
+        draft = json.loads(draft or "{}")
+    return {k: str(v) for k, v in draft.items()}
+
+
+async def save_draft(application: dict, applicant_type: str, values: dict[str, str]) -> None:
+    """Keep what was typed (every field of every type), so nothing is lost between visits or type changes."""
+    if application["status"] != "draft":
+        return
+    draft = {**draft_of(application), **{k: v[:2000] for k, v in values.items() if k in _ALL_FIELDS}}
+    await Application.update({Application.draft: draft, Application.applicant_type: applicant_type,
+                              Application.updated_at: now()}).where(Application.id == application["id"])
+
+
+_ALL_FIELDS = {f.name for t in forms.APPLICANT_TYPES for f in forms.fields_for(t)}
+
+
+def document_data(applicant_type: str, clean: dict[str, str], today: str) -> dict[str, Any]:
+    """The application as the document templates expect it (portal.documents.templates contract)."""
+    c = clean
+    data: dict[str, Any] = {"applicant_type": applicant_type, "document_date": today, "phone": c["phone"],
+                            "email": c["email"]}
+    bank = {k: c[k] for k in ("bank_name", "bik", "corr_account", "settlement_account") if k in c}
+    if applicant_type == "organization":
+        data.update(bank, org_full_name=c["full_name"], org_short_name=c["short_name"], inn=c["inn"], ogrn=c["ogrn"],
+                    kpp=c["kpp"], legal_address=c["legal_address"], actual_address=c["actual_address"],
+                    rep_last_name=c["rep_surname"], rep_first_name=c["rep_name"],
+                    rep_patronymic=c.get("rep_patronymic", ""), rep_position=c["rep_position"],
+                    rep_basis=c["rep_basis"], union_member=c.get("union_member_confirmed") == "on")
+        if c["rep_basis"] == "power_of_attorney":
+            data["rep_poa_number"] = re.sub(r"^№\s*", "", c.get("rep_poa_number_date", ""))
+        return data
+    data.update(last_name=c["surname"], first_name=c["name"], patronymic=c.get("patronymic", ""),
+                birth_date=c["birth_date"], address=c["address"])
+    if c.get("passport"):
+        series, _, number = c["passport"].partition(" ")
+        data.update(passport_series=series, passport_number=number)
+    if applicant_type == "entrepreneur":
+        data.update(bank, inn=c["inn"], ogrnip=c["ogrnip"])
+    return data
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    template_id: str
+    title: str
+    document: dict
+    hash: str
+
+
+@dataclass(frozen=True)
+class Package:
+    applicant_type: str
+    clean: dict[str, str]
+    signer: dict
+    documents: list[PreparedDocument]
+    context: dict  # data + cooperative, for previews
+
+
+async def prepare(member: dict, application: dict) -> Package | forms.ApplicationForm:
+    """The four documents from the current application; the invalid form when it is not complete."""
+    applicant_type = application["applicant_type"]
+    form = forms.validate(applicant_type, draft_of(application))
+    if not form.valid:
+        return form
+    keys = await active_keys(member["id"])
+    op = await operator()
+    today = now().astimezone(MOSCOW).date().isoformat()
+    data = document_data(applicant_type, form.clean, today)
+    cooperative = {k: op[k] for k in COOPERATIVE_KEYS}
+    signer = {
+        "full_name": forms.signer_full_name(applicant_type, form.clean),
+        "email": member["email"],
+        "role": "Представитель заявителя" if applicant_type == "organization" else "Заявитель",
+        "public_key": keys[0]["public_key"] if keys else "",
+    }
+    docs = []
+    for template_id in JOIN_PACKAGE:
+        template = get_template(template_id)
+        document = canonical_document(template, {"data": data, "cooperative": cooperative}, signer)
+        docs.append(PreparedDocument(template_id, template.title, document, document_hash(document)))
+    return Package(applicant_type, form.clean, signer, docs, {"data": data, "cooperative": cooperative,
+                                                             "signer": signer})
+
+
+async def new_signing_nonce(application: dict) -> str:
+    nonce = secrets.token_urlsafe(24)
+    await Application.update({Application.signing_nonce: nonce}).where(
+        (Application.id == application["id"]) & (Application.status == "draft")
+    )
+    return nonce
+
+
+async def sign_package(
+    settings, member: dict, application: dict, *, nonce: str, image_png: bytes, hashes: dict[str, str],
+    signatures: dict[str, str], request=None,
+) -> list[int]:
+    """Verify every signature of the package and store all documents at once, or nothing."""
+    if application["status"] != "draft":
+        raise SigningError("Заявление уже подписано — повторно подписывать не нужно.")
+    if not nonce or nonce != application["signing_nonce"]:
+        raise SigningError("Страница подписания устарела или запрос повторён. Обновите страницу и подпишите снова.")
+    try:
+        image_sha256 = validate_signature_png(image_png)
+    except SignatureImageError as exc:
+        raise SigningError(str(exc))
+    package = await prepare(member, application)
+    if isinstance(package, forms.ApplicationForm):
+        raise SigningError("В заявлении есть ошибки — исправьте их перед подписанием.")
+    keys = await active_keys(member["id"])
+    key = next((k for k in keys if k["public_key"] == package.signer["public_key"]), None)
+    if key is None:
+        raise SigningError("Ключ пайщика не найден. Войдите заново.")
+    public_key = public_key_from_b64(key["public_key"])
+    from portal.audit.service import client_ip
+
+    ip = client_ip(request)
+    user_agent = request.headers.get("user-agent", "") if request else ""
+    signed_at = now()
+    records = []
+    for doc in package.documents:
+        if hashes.get(doc.template_id) != doc.hash:
+            raise SigningError(f"Документ «{doc.title}» изменился после открытия страницы. Обновите страницу, "
+                               "проверьте документы и подпишите снова.")
+        try:
+            signature = signature_from_b64(signatures.get(doc.template_id, ""))
+        except KeyFormatError:
+            raise SigningError(f"Нет подписи документа «{doc.title}». Подпишите пакет снова.")
+        if not verify_signature(public_key, signed_message(doc.hash, image_sha256), signature):
+            raise SigningError(f"Подпись документа «{doc.title}» не сходится с вашим ключом пайщика. "
+                               "Проверьте, что в браузере ваш ключ, и подпишите снова.")
+        records.append(store.NewSignature(
+            full_name=package.signer["full_name"], role=package.signer["role"], email=member["email"],
+            member_id=member["id"], member_key=key, signature_b64=signatures[doc.template_id],
+            signed_at=signed_at, ip=ip, user_agent=user_agent[:500]))
+    rendered = store.render_package(settings, [(d.template_id, d.title, d.document) for d in package.documents],
+                                    records, image_png, image_sha256)
+    async with db.transaction():
+        used = await Application.update(
+            {Application.status: "signed", Application.signing_nonce: None, Application.signed_at: signed_at,
+             Application.updated_at: signed_at}
+        ).where(
+            (Application.id == application["id"]) & (Application.status == "draft")
+            & (Application.signing_nonce == nonce)
+        ).returning(Application.id)
+        if not used:
+            raise SigningError("Этот запрос на подписание уже обработан.")
+        ids = await store.save_package(member["id"], "join", rendered, records, image_png, image_sha256)
+        await Member.update({Member.display_name: forms.display_name(package.applicant_type, package.clean)}).where(
+            Member.id == member["id"])
+        await record("application.signed", actor_type="member", actor_id=member["id"], actor_label=member["email"],
+                     object_type="application", object_id=application["id"],
+                     details={"documents": ids, "hashes": {d.template_id: d.hash for d in package.documents},
+                              "key_fingerprint": key["fingerprint"]}, request=request)
+    return ids

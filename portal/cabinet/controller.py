@@ -1,0 +1,185 @@
+"""The member's cabinet: the journey, the application, signing the joining package, own documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+
+from portal.accounts.controller import current_member, member_guard
+from portal.applications import forms, service
+from portal.documents import store
+from portal.documents.render import render_html
+from portal.web import PageError, is_htmx, redirect, render
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+MAX_SIGNATURE_UPLOAD = 300 * 1024
+
+STEPS = [
+    ("registration", "Регистрация"),
+    ("application", "Заявление"),
+    ("signature", "Подпись"),
+    ("fees", "Взносы"),
+    ("admission", "Приём"),
+    ("connection", "Подключение"),
+    ("installation", "Установка"),
+]
+
+
+def current_step(application: dict) -> str:
+    if application["status"] == "signed":
+        return "fees"
+    form = forms.validate(application["applicant_type"], service.draft_of(application))
+    return "signature" if form.valid else "application"
+
+
+def pdf_response(doc: dict) -> Response:
+    return Response(
+        doc["pdf"],
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{doc["template_id"]}-{doc["id"]}.pdf"',
+                 "Cache-Control": "private, no-store"},
+    )
+
+
+class CabinetController(Controller):
+    path = "/cabinet"
+    guards = [member_guard]
+
+    @get("/")
+    async def index(self, request: Request) -> object:
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        step = current_step(application)
+        keys = [k for k, _ in STEPS]
+        context = {"member": member, "application": application, "steps": STEPS, "step": step,
+                   "step_index": keys.index(step), "documents": await store.documents_of(member["id"]),
+                   "key_replaced": request.query_params.get("key") == "replaced"}
+        return render(request, "cabinet/index.html", context)
+
+    # --- the application -------------------------------------------------------------------------------
+
+    async def _form_page(self, request: Request, member: dict, application: dict, form: forms.ApplicationForm,
+                         status_code: int = 200, block: str | None = None) -> object:
+        context = {"member": member, "application": application, "form": form, "types": forms.APPLICANT_TYPES,
+                   "fields": forms.fields_for(form.applicant_type), "signed": application["status"] != "draft"}
+        return render(request, "cabinet/application.html", context, status_code=status_code, block=block)
+
+    @get("/application")
+    async def application(self, request: Request) -> object:
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        draft = service.draft_of(application)
+        form = forms.ApplicationForm(values=draft, errors={}, clean={}, applicant_type=application["applicant_type"])
+        return await self._form_page(request, member, application, form)
+
+    @post("/application")
+    async def save_application(self, request: Request, data: Form) -> object:
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        if application["status"] != "draft":
+            return redirect("/cabinet")
+        applicant_type = forms.applicant_type_or_default(data.get("applicant_type"))
+        await service.save_draft(application, applicant_type, data)
+        if data.get("action") == "switch":
+            return redirect("/cabinet/application")
+        application = await service.get_or_create(member)
+        form = forms.validate(applicant_type, service.draft_of(application))
+        if not form.valid:
+            return await self._form_page(request, member, application, form, status_code=422)
+        return redirect("/cabinet/sign")
+
+    @post("/application/type")
+    async def switch_type(self, request: Request, data: Form) -> object:
+        """htmx: another applicant type — the fields of that type, with what was typed before."""
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        applicant_type = forms.applicant_type_or_default(data.get("applicant_type"))
+        await service.save_draft(application, applicant_type, data)
+        application = await service.get_or_create(member)
+        form = forms.ApplicationForm(values=service.draft_of(application), errors={}, clean={},
+                                     applicant_type=applicant_type)
+        return await self._form_page(request, member, application, form, block="fields")
+
+    @post("/application/field/{name:str}")
+    async def check_field(self, request: Request, name: FromPath[str], data: Form) -> object:
+        """htmx, as the user leaves a field: save the draft and show that field's error (or none)."""
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        applicant_type = forms.applicant_type_or_default(data.get("applicant_type"))
+        try:
+            field = forms.field_for(applicant_type, name)
+        except KeyError:
+            raise PageError(status_code=404)
+        await service.save_draft(application, applicant_type, data)
+        _, error = forms.validate_field(applicant_type, name, data.get(name, ""), data)
+        values = {k: str(v) for k, v in data.items()}
+        return render(request, "cabinet/_field.html", {"f": field, "values": values,
+                                                       "errors": {name: error} if error else {}})
+
+    # --- signing -----------------------------------------------------------------------------------
+
+    @get("/sign")
+    async def sign_page(self, request: Request) -> object:
+        return await self._sign_page(request)
+
+    async def _sign_page(self, request: Request, error: str | None = None, status_code: int = 200) -> object:
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        if application["status"] != "draft":
+            return redirect("/cabinet")
+        package = await service.prepare(member, application)
+        if isinstance(package, forms.ApplicationForm):
+            return redirect("/cabinet/application")
+        nonce = await service.new_signing_nonce(application)
+        context = {"member": member, "package": package, "nonce": nonce, "error": error}
+        return render(request, "cabinet/sign.html", context, status_code=status_code)
+
+    @get("/sign/preview/{template_id:str}")
+    async def preview(self, request: Request, template_id: FromPath[str]) -> Response:
+        """The document as it will be signed, readable in full (shown in a frame of the signing page)."""
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        package = await service.prepare(member, application)
+        if isinstance(package, forms.ApplicationForm) or template_id not in service.JOIN_PACKAGE:
+            raise PageError(status_code=404)
+        html = render_html(template_id, package.context)
+        return Response(html, media_type="text/html; charset=utf-8", headers={
+            "X-Frame-Options": "SAMEORIGIN",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                       "frame-ancestors 'self'",
+        })
+
+    @post("/sign", request_max_body_size=MAX_SIGNATURE_UPLOAD + 64 * 1024)
+    async def sign(
+        self, request: Request,
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> object:
+        member = await current_member(request)
+        application = await service.get_or_create(member)
+        upload = data.get("signature_png")
+        image = await upload.read() if isinstance(upload, UploadFile) else b""
+        if len(image) > MAX_SIGNATURE_UPLOAD:
+            image = image[: MAX_SIGNATURE_UPLOAD + 1]
+        hashes = {t: str(data.get(f"hash_{t}", "")) for t in service.JOIN_PACKAGE}
+        signatures = {t: str(data.get(f"sig_{t}", "")) for t in service.JOIN_PACKAGE}
+        try:
+            await service.sign_package(request.app.state.settings, member, application,
+                                       nonce=str(data.get("nonce", "")), image_png=image, hashes=hashes,
+                                       signatures=signatures, request=request)
+        except service.SigningError as exc:
+            return await self._sign_page(request, error=str(exc), status_code=422)
+        return redirect("/cabinet?signed=1")
+
+    # --- documents ------------------------------------------------------------------------------------
+
+    @get("/documents/{document_id:int}")
+    async def document_pdf(self, request: Request, document_id: FromPath[int]) -> Response:
+        member = await current_member(request)
+        doc = await store.pdf_of(document_id, member_id=member["id"])
+        if doc is None:
+            raise PageError(status_code=404, detail="Такого документа нет.")
+        return pdf_response(doc)

@@ -1,0 +1,120 @@
+"""Signed documents in the database: render once, store with SHA-256, serve the stored bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from portal.clock import now
+from portal.documents.render import SignatureRecord, render_signed_pdf
+from portal.documents.signing import canonical_json, key_fingerprint, public_key_from_b64, sha256_hex
+from portal.documents.tables import Document, Signature, SignatureImage
+
+
+@dataclass(frozen=True)
+class NewSignature:
+    full_name: str
+    role: str
+    email: str
+    member_id: int
+    member_key: dict
+    signature_b64: str
+    signed_at: dt.datetime
+    ip: str
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    template_id: str
+    template_version: int
+    title: str
+    canonical: bytes
+    hash: str
+    pdf: bytes
+    pdf_sha256: str
+
+
+def verify_url(settings, document_hash: str) -> str:
+    return f"{settings.base_url}/verify?hash={document_hash}"
+
+
+def render_package(settings, documents: list[tuple[str, str, dict]], signatures: list[NewSignature],
+                   image_png: bytes, image_sha256: str) -> list[Rendered]:
+    """Render each signed PDF (outside any transaction: it is the slow part)."""
+    from portal.documents.signing import document_hash
+
+    out = []
+    for (template_id, title, document), sig in zip(documents, signatures):
+        doc_hash = document_hash(document)
+        public_key = public_key_from_b64(sig.member_key["public_key"])
+        record = SignatureRecord(
+            full_name=sig.full_name, role=sig.role, email=sig.email, key_fingerprint=key_fingerprint(public_key),
+            public_key_b64=sig.member_key["public_key"], signature_b64=sig.signature_b64, image_sha256=image_sha256,
+            image_png=image_png, signed_at=sig.signed_at, ip=sig.ip, user_agent=sig.user_agent,
+            document_hash=doc_hash,
+        )
+        pdf = render_signed_pdf(template_id, document, None, [record], verify_url(settings, doc_hash))
+        out.append(Rendered(template_id, document["template_version"], title, canonical_json(document), doc_hash,
+                            pdf, sha256_hex(pdf)))
+    return out
+
+
+async def save_image(png: bytes, sha256: str) -> int:
+    row = await SignatureImage.select(SignatureImage.id).where(SignatureImage.sha256 == sha256).first()
+    if row:
+        return row["id"]
+    rows = await SignatureImage.insert(SignatureImage(sha256=sha256, png=png, created_at=now())).returning(
+        SignatureImage.id)
+    return rows[0]["id"]
+
+
+async def save_package(member_id: int, package: str, rendered: list[Rendered], signatures: list[NewSignature],
+                       image_png: bytes, image_sha256: str) -> list[int]:
+    """Store the documents and their signatures; call inside the signing transaction."""
+    image_id = await save_image(image_png, image_sha256)
+    ids = []
+    for doc, sig in zip(rendered, signatures):
+        rows = await Document.insert(
+            Document(member=member_id, package=package, template_id=doc.template_id,
+                     template_version=doc.template_version, title=doc.title, canonical_json=doc.canonical.decode(),
+                     document_hash=doc.hash, pdf=doc.pdf, pdf_sha256=doc.pdf_sha256, created_at=now())
+        ).returning(Document.id)
+        doc_id = rows[0]["id"]
+        await Signature.insert(
+            Signature(document=doc_id, member=sig.member_id, member_key=sig.member_key["id"], full_name=sig.full_name,
+                      role=sig.role, email=sig.email, signature_b64=sig.signature_b64, image=image_id,
+                      signed_at=sig.signed_at, ip=sig.ip, user_agent=sig.user_agent)
+        )
+        ids.append(doc_id)
+    return ids
+
+
+LIST_COLUMNS = (Document.id, Document.member, Document.package, Document.template_id, Document.title,
+                Document.document_hash, Document.pdf_sha256, Document.created_at)
+
+
+async def documents_of(member_id: int) -> list[dict]:
+    return await Document.select(*LIST_COLUMNS).where(Document.member == member_id).order_by(Document.id)
+
+
+async def pdf_of(document_id: int, member_id: int | None = None) -> dict | None:
+    """The stored PDF; with member_id, only that member's own document."""
+    q = Document.select(Document.id, Document.pdf, Document.template_id, Document.member).where(
+        Document.id == document_id)
+    if member_id is not None:
+        q = q.where(Document.member == member_id)
+    return await q.first()
+
+
+async def find_by_hash(value: str) -> dict | None:
+    value = value.strip().lower()
+    return await Document.select(*LIST_COLUMNS).where(
+        (Document.document_hash == value) | (Document.pdf_sha256 == value)).first()
+
+
+async def signatures_of(document_id: int) -> list[dict]:
+    return await Signature.select(
+        Signature.full_name, Signature.role, Signature.email, Signature.signed_at, Signature.ip,
+        Signature.member_key.fingerprint, Signature.member_key.revoked_at,
+    ).where(Signature.document == document_id).order_by(Signature.id)

@@ -1,0 +1,313 @@
+"""J1 over HTTP: registration by link with a member key, the application, signing the package, documents."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal.accounts.tables import Member, MemberKey
+from portal.applications.service import JOIN_PACKAGE
+from portal.applications.tables import Application
+from portal.audit.tables import AuditEvent
+from portal.connect import service as connect
+from portal.documents.tables import Document, Signature, SignatureImage
+from tests.conftest import csrf_token, post_form
+from tests.factories import ORG_APPLICATION, MemberKey as Key, form_value, signature_png
+from tests.integration.test_connect import VALID
+
+PORTAL = str(Path(sys.executable).with_name("portal"))
+
+
+async def invite(client, email: str = "maria@example.org", inn: str = "7707083893") -> str:
+    await post_form(client, "/connect", {**VALID, "email": email, "inn": inn})
+    row = await connect.list_requests("new")
+    settings = client._transport.app.state.settings
+    return await connect.send_registration_link(settings, row[0]["id"], {"id": 0, "email": "staff@x"})
+
+
+async def register(client, key: Key, email: str = "maria@example.org", inn: str = "7707083893"):
+    token = await invite(client, email, inn)
+    r = await client.get(f"/join/{token}")
+    assert r.status_code == 200 and "Создать ключ пайщика" in r.text
+    r = await post_form(client, f"/join/{token}", {"email": email.upper(), "public_key": key.public_b64,
+                                                   "key_proof": key.proof(email), "saved": "on"})
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/cabinet/application"
+    return token
+
+
+async def fill_application(client, data=ORG_APPLICATION):
+    r = await post_form(client, "/cabinet/application", data)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/cabinet/sign"
+
+
+async def sign_page(client) -> tuple[str, dict[str, str]]:
+    r = await client.get("/cabinet/sign")
+    assert r.status_code == 200, r.text
+    hashes = {t: form_value(r.text, f"hash_{t}") for t in JOIN_PACKAGE}
+    return form_value(r.text, "nonce"), hashes
+
+
+def signed_fields(key: Key, nonce: str, hashes: dict[str, str], png: bytes) -> dict[str, str]:
+    import hashlib
+
+    image_hash = hashlib.sha256(png).hexdigest()
+    fields = {"nonce": nonce}
+    for t, h in hashes.items():
+        fields[f"hash_{t}"] = h
+        fields[f"sig_{t}"] = key.sign(f"coopdoc:v1:{h}:{image_hash}")
+    return fields
+
+
+async def post_signature(client, fields: dict[str, str], png: bytes, content_type="image/png"):
+    token = await csrf_token(client)
+    return await client.post("/cabinet/sign", data={**fields, "_csrf_token": token},
+                              files={"signature_png": ("signature.png", png, content_type)})
+
+
+async def nothing_signed() -> bool:
+    return (await Document.count() == 0 and await Signature.count() == 0 and await SignatureImage.count() == 0
+            and (await Application.select(Application.status).first())["status"] == "draft")
+
+
+@pytest.fixture
+async def member(client):
+    key = Key()
+    await register(client, key)
+    await fill_application(client)
+    return key
+
+
+async def test_join_link_registers_the_member_and_uses_up_the_link(client):
+    key = Key()
+    token = await register(client, key)
+    m = await Member.select().first()
+    assert m["email"] == "maria@example.org"
+    [k] = await MemberKey.select()
+    assert k["public_key"] == key.public_b64 and k["revoked_at"] is None
+    assert (await connect.check_link(token)).state == "used"
+    r = await client.get(f"/join/{token}")
+    assert r.status_code == 410
+    assert await AuditEvent.count().where(AuditEvent.action == "member.registered") == 1
+    r = await client.get("/cabinet")
+    assert r.status_code == 200 and "Кабинет пайщика" in r.text
+
+
+async def test_join_refuses_wrong_email_and_missing_proof_and_keeps_the_link(client):
+    key = Key()
+    token = await invite(client)
+    r = await post_form(client, f"/join/{token}", {"email": "other@example.org", "public_key": key.public_b64,
+                                                   "key_proof": key.proof("maria@example.org"), "saved": "on"})
+    assert r.status_code == 422 and "не тот адрес" in r.text and 'value="other@example.org"' in r.text
+    r = await post_form(client, f"/join/{token}", {"email": "maria@example.org", "public_key": key.public_b64,
+                                                   "key_proof": Key().proof("maria@example.org"), "saved": "on"})
+    assert r.status_code == 422 and "владение ключом" in r.text
+    r = await post_form(client, f"/join/{token}", {"email": "maria@example.org", "public_key": key.public_b64,
+                                                   "key_proof": key.proof("maria@example.org")})
+    assert r.status_code == 422 and "сохранили ключ" in r.text
+    assert await Member.count() == 0 and (await connect.check_link(token)).state == "valid"
+
+
+async def test_cabinet_needs_login(client):
+    r = await client.get("/cabinet", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+async def test_application_errors_stay_at_the_field_and_draft_is_kept(client):
+    await register(client, Key())
+    r = await post_form(client, "/cabinet/application", {**ORG_APPLICATION, "inn": "7707083894",
+                                                         "settlement_account": "40702810938000000002"})
+    assert r.status_code == 422
+    assert 'id="err-inn"' in r.text and 'id="err-settlement_account"' in r.text
+    assert "БИК" in r.text.split('id="err-settlement_account">')[1].split("</p>")[0]
+    assert 'value="Потребительский кооператив «Рассвет»"' in r.text
+    # The draft survives: the next visit shows what was typed, the bad value included.
+    r = await client.get("/cabinet/application")
+    assert 'value="7707083894"' in r.text and 'value="ПК «Рассвет»"' in r.text
+    r = await client.get("/cabinet/sign", follow_redirects=False)
+    assert r.headers["location"] == "/cabinet/application"
+
+
+async def test_inline_field_check_saves_the_draft(client):
+    await register(client, Key())
+    r = await post_form(client, "/cabinet/application/field/ogrn", {"applicant_type": "organization",
+                                                                    "ogrn": "1027700132196"}, htmx=True)
+    assert r.status_code == 200
+    assert r.text.lstrip().startswith('<div class="field invalid" id="fld-ogrn"') and "ОГРН" in r.text
+    r = await post_form(client, "/cabinet/application/field/ogrn", {"applicant_type": "organization",
+                                                                    "ogrn": "1027700132195"}, htmx=True)
+    assert "field-error" not in r.text
+    draft = (await Application.select().first())["draft"]
+    assert "1027700132195" in str(draft)
+
+
+async def test_switching_type_keeps_what_was_typed(client):
+    await register(client, Key())
+    r = await post_form(client, "/cabinet/application/type", {"applicant_type": "individual",
+                                                              "phone": "+7 900 000-00-01"}, htmx=True)
+    assert 'name="birth_date"' in r.text and 'value="+7 900 000-00-01"' in r.text and "<html" not in r.text
+
+
+async def test_signing_the_package_stores_four_signed_pdfs(client, member):
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    assert r.status_code == 303, r.text
+    docs = await Document.select().order_by(Document.id)
+    assert [d["template_id"] for d in docs] == list(JOIN_PACKAGE)
+    assert [d["document_hash"] for d in docs] == [hashes[t] for t in JOIN_PACKAGE]
+    assert await SignatureImage.count() == 1 and await Signature.count() == 4
+    assert (await Application.select().first())["status"] == "signed"
+    r = await client.get("/cabinet")
+    assert "Мои документы" in r.text and "Заявление о вступлении" in r.text
+    # Download serves the stored bytes.
+    r = await client.get(f"/cabinet/documents/{docs[0]['id']}")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content == docs[0]["pdf"] and r.content.startswith(b"%PDF")
+    import hashlib
+
+    assert hashlib.sha256(r.content).hexdigest() == docs[0]["pdf_sha256"]
+    # Replaying the same request is refused.
+    r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    assert r.status_code in (303, 422)
+    assert await Document.count() == 4
+
+
+async def test_forged_signature_is_refused_and_nothing_stored(client, member):
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    r = await post_signature(client, signed_fields(Key(), nonce, hashes, png), png)
+    assert r.status_code == 422 and "не сходится с вашим ключом" in r.text
+    assert await nothing_signed()
+
+
+async def test_tampered_hash_is_refused(client, member):
+    nonce, hashes = await sign_page(client)
+    hashes = {**hashes, "pd_consent": "0" * 64}
+    png = signature_png()
+    r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    assert r.status_code == 422 and "изменился" in r.text
+    assert await nothing_signed()
+
+
+async def test_signature_of_another_image_is_refused(client, member):
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(member, nonce, hashes, signature_png(seed=1)),
+                             signature_png(seed=2))
+    assert r.status_code == 422 and await nothing_signed()
+
+
+@pytest.mark.parametrize("image,message", [
+    (b"GIF89a not a png at all", "PNG"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 300_000, "200 КБ"),
+    ("wide", "2000"),
+])
+async def test_bad_images_are_refused(client, member, image, message):
+    if image == "wide":
+        image = signature_png(size=(2400, 300))
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(member, nonce, hashes, image), image)
+    assert r.status_code in (413, 422)
+    if r.status_code == 422:
+        assert message in r.text.split('id="sign-error">')[1].split("</p>")[0]
+    assert await nothing_signed()
+
+
+async def test_old_nonce_is_refused(client, member):
+    nonce, hashes = await sign_page(client)
+    await sign_page(client)  # a newer page replaces the nonce
+    png = signature_png()
+    r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    assert r.status_code == 422 and "устарела" in r.text and await nothing_signed()
+
+
+async def test_another_members_document_is_404(client, member, settings):
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    doc_id = (await Document.select(Document.id).first())["id"]
+    # A second member in a fresh session.
+    await post_form(client, "/logout", {})
+    client.cookies.clear()
+    await register(client, Key(), email="petr@example.org", inn="7736050003")
+    r = await client.get(f"/cabinet/documents/{doc_id}")
+    assert r.status_code == 404
+    assert (await client.get("/cabinet/documents/999999")).status_code == 404
+
+
+async def test_login_with_key_and_refusals(client, member):
+    await post_form(client, "/logout", {})
+    r = await client.get("/login")
+    nonce = form_value(r.text, "nonce")
+    # A wrong key.
+    other = Key()
+    r = await post_form(client, "/login", {"email": "maria@example.org", "nonce": nonce,
+                                           "public_key": other.public_b64, "signature": other.sign(f"coopauth:v1:{nonce}")})
+    assert r.status_code == 422 and "Ключ не подходит" in r.text
+    # The nonce was used up: the right key with the same nonce is refused too.
+    r = await post_form(client, "/login", {"email": "maria@example.org", "nonce": nonce,
+                                           "public_key": member.public_b64, "signature": member.sign(f"coopauth:v1:{nonce}")})
+    assert r.status_code == 422 and "устарела" in r.text
+    nonce = form_value(r.text, "nonce")
+    r = await post_form(client, "/login", {"email": "maria@example.org", "nonce": nonce,
+                                           "public_key": member.public_b64, "signature": member.sign(f"coopauth:v1:{nonce}")},
+                        follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/cabinet"
+
+
+async def test_recovery_replaces_the_key_and_old_signatures_stay_verifiable(client, member, settings):
+    import dataclasses
+
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    await post_form(client, "/logout", {})
+    from portal.mail.tables import OutboxMessage
+
+    await OutboxMessage.delete(force=True)
+    r = await post_form(client, "/recover", {"email": "maria@example.org"})
+    assert r.status_code == 200 and "отправлено письмо" in r.text
+    r = await post_form(client, "/recover", {"email": "nobody@example.org"})
+    assert r.status_code == 200 and "отправлено письмо" in r.text  # says the same
+    [mail] = await OutboxMessage.select()
+    token = re.search(r"/recover/([A-Za-z0-9_-]+)", mail["body_text"]).group(1)
+    new = Key()
+    r = await post_form(client, f"/recover/{token}", {"public_key": new.public_b64,
+                                                      "key_proof": new.proof("maria@example.org"), "saved": "on"},
+                        follow_redirects=False)
+    assert r.status_code == 303
+    keys = await MemberKey.select().order_by(MemberKey.id)
+    assert keys[0]["revoked_at"] is not None and keys[1]["public_key"] == new.public_b64
+    assert (await client.get(f"/recover/{token}")).status_code == 410
+    assert await AuditEvent.count().where(AuditEvent.action == "member.key_replaced") == 1
+    # The documents signed with the old key still verify (the PDF carries the old public key).
+    from portal.documents.verify import verify_pdf
+
+    doc = await Document.select().first()
+    assert verify_pdf(doc["pdf"]).valid
+
+
+async def test_staff_see_applications_and_download_pdfs(client, member):
+    from portal.staff.service import create_staff
+
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    r = await client.get("/staff/applications", follow_redirects=False)
+    assert r.status_code == 403  # a member is not staff
+    await post_form(client, "/logout", {})
+    await create_staff("s@voskhod.example", "staff password 1")
+    await post_form(client, "/staff/login", {"email": "s@voskhod.example", "password": "staff password 1"})
+    r = await client.get("/staff/applications")
+    assert "ПК «Рассвет»" in r.text and "Подписано" in r.text
+    app_id = (await Application.select(Application.id).first())["id"]
+    r = await client.get(f"/staff/applications/{app_id}")
+    ids = re.findall(r'/staff/documents/(\d+)"', r.text)
+    assert len(ids) == 4 and "Иванова Мария Петровна" in r.text
+    r = await client.get(f"/staff/documents/{ids[0]}")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
