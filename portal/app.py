@@ -112,8 +112,11 @@ def route_handlers(settings: Settings) -> list:
 
 async def startup(settings: Settings) -> None:
     """What the app needs before its first request: the database pool and the operator cooperative."""
+    from portal.documents.seal import ensure_seal_identity
+
     await db.start(settings)
     await ensure_operator(settings.operator)
+    ensure_seal_identity(settings.data_dir, settings.operator.name_short)
 
 
 def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True) -> Litestar:
@@ -132,6 +135,9 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
             if sender:
                 await sender
             await db.stop(settings)
+            from portal.documents.store import shutdown_pool
+
+            await asyncio.to_thread(shutdown_pool)
 
     secret = settings.secret_bytes
     app = Litestar(

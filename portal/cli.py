@@ -38,6 +38,8 @@ async def _migrate(settings: Settings) -> None:
 def main() -> None:
     """Портал подключения кооперативов ПК «ВОСХОД»."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("weasyprint", "fontTools", "pyhanko"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @main.command()
@@ -128,19 +130,24 @@ def worker() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def verify(file: Path) -> None:
     """Проверить подписанный PDF без сети: вложения, хеш, каждую подпись, печать оператора."""
+    from portal.documents.store import operator_certificate_sha256
     from portal.documents.verify import verify_pdf
 
+    pinned = operator_certificate_sha256(_settings())
     try:
         content = file.read_bytes()
     except OSError as exc:
         click.echo(f"НЕДЕЙСТВИТЕЛЕН: файл не прочитан ({exc.strerror})", err=True)
         sys.exit(2)
-    result = verify_pdf(content)
+    result = verify_pdf(content, seal_certificates=[pinned] if pinned else None)
     if not result.valid:
         click.echo(f"НЕДЕЙСТВИТЕЛЕН: {result.reason}", err=True)
         sys.exit(1)
     click.echo(f"ДЕЙСТВИТЕЛЕН: {result.reason}")
     click.echo(f"Хеш документа: {result.document_hash}")
+    if result.seal is not None:
+        pin = "сверена с сертификатом этого портала" if pinned else "сертификат не сверялся: нет данных портала"
+        click.echo(f"Печать оператора: {result.seal.signer}, сертификат SHA-256 {result.seal.certificate_sha256} ({pin})")
     for s in result.signers:
         click.echo(f"Подпись {s.n}: {s.full_name} ({s.role}), {s.email}, ключ {s.key_fingerprint}, {s.signed_at}")
 

@@ -111,10 +111,11 @@ def staff_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     raise LoginRequired("/staff/login", connection.url.path)
 
 
-def post_rate_limit(per_minute: int) -> RateLimitConfig:
-    """Limit POSTs per client IP on one handler (forms: login, connect, recovery)."""
+def post_rate_limit(name: str, per_minute: int) -> RateLimitConfig:
+    """Limit POSTs per client IP on one form (login, connect, recovery); each form counts on its own."""
     return RateLimitConfig(
         rate_limit=("minute", per_minute),
+        store=f"rate_limit_{name}",
         check_throttle_handler=lambda request: request.method == "POST",
         set_rate_limit_headers=False,
     )

@@ -14,8 +14,8 @@ from portal.connect import service as connect
 from portal.web import LoginRequired, PageError, post_rate_limit, redirect, render
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-LOGIN_LIMIT = post_rate_limit(10)
-RECOVER_LIMIT = post_rate_limit(5)
+LOGIN_LIMIT = post_rate_limit("member_login", 10)
+RECOVER_LIMIT = post_rate_limit("recover", 5)
 
 LINK_ERRORS = {
     "unknown": (404, "Ссылка на регистрацию не найдена. Проверьте, что она скопирована из письма целиком."),

@@ -61,12 +61,20 @@ def draft_of(application: dict) -> dict[str, str]:
 
 
 async def save_draft(application: dict, applicant_type: str, values: dict[str, str]) -> None:
-    """Keep what was typed (every field of every type), so nothing is lost between visits or type changes."""
-    if application["status"] != "draft":
-        return
-    draft = {**draft_of(application), **{k: v[:2000] for k, v in values.items() if k in _ALL_FIELDS}}
-    await Application.update({Application.draft: draft, Application.applicant_type: applicant_type,
-                              Application.updated_at: now()}).where(Application.id == application["id"])
+    """Keep what was typed (every field of every type), so nothing is lost between visits or type changes.
+
+    Read and write under a row lock: concurrent inline checks each add their field without losing another's.
+    """
+    async with db.transaction():
+        q = Application.select(Application.draft, Application.status).where(Application.id == application["id"])
+        if db.engine().engine_type == "postgres":
+            q = q.lock_rows()
+        row = await q.first()
+        if row["status"] != "draft":
+            return
+        draft = {**draft_of(row), **{k: v[:2000] for k, v in values.items() if k in _ALL_FIELDS}}
+        await Application.update({Application.draft: draft, Application.applicant_type: applicant_type,
+                                  Application.updated_at: now()}).where(Application.id == application["id"])
 
 
 _ALL_FIELDS = {f.name for t in forms.APPLICANT_TYPES for f in forms.fields_for(t)}
@@ -190,7 +198,7 @@ async def sign_package(
             full_name=package.signer["full_name"], role=package.signer["role"], email=member["email"],
             member_id=member["id"], member_key=key, signature_b64=signatures[doc.template_id],
             signed_at=signed_at, ip=ip, user_agent=user_agent[:500]))
-    rendered = store.render_package(settings, [(d.template_id, d.title, d.document) for d in package.documents],
+    rendered = await store.render_package(settings, [(d.template_id, d.title, d.document) for d in package.documents],
                                     records, image_png, image_sha256)
     async with db.transaction():
         used = await Application.update(

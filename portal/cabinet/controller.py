@@ -114,7 +114,7 @@ class CabinetController(Controller):
             field = forms.field_for(applicant_type, name)
         except KeyError:
             raise PageError(status_code=404)
-        await service.save_draft(application, applicant_type, data)
+        await service.save_draft(application, applicant_type, {name: data.get(name, "")})
         _, error = forms.validate_field(applicant_type, name, data.get(name, ""), data)
         values = {k: str(v) for k, v in data.items()}
         return render(request, "cabinet/_field.html", {"f": field, "values": values,

@@ -11,7 +11,7 @@ from portal.connect import forms, service
 from portal.requisites import domain_display
 from portal.web import PageError, is_htmx, post_rate_limit, redirect, render, staff_guard
 
-CONNECT_LIMIT = post_rate_limit(20)
+CONNECT_LIMIT = post_rate_limit("connect", 20)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 

@@ -3,11 +3,13 @@
     from portal.documents import (
         get_template, canonical_document, document_hash, signed_message, verify_signature,
         validate_signature_png, render_html, render_signed_pdf, SignatureRecord, verify_pdf,
+        ensure_seal_identity, seal_pdf, check_seal,
     )
 
 See ``templates`` for the registry and the template context contract, ``signing`` for the
 canonical JSON, hashes and keys (SPEC §5), ``render`` for HTML/PDF output (SPEC §4) and
-``verify`` for the offline check of a signed PDF.
+``verify`` for the offline check of a signed PDF and ``seal`` for the operator's PAdES seal
+over the whole file (every issued PDF is sealed; ``verify_pdf`` requires the seal).
 
 Names are imported lazily, so ``portal verify`` and the signing code do not pay for importing
 WeasyPrint (about a second); only the ``render`` names load it.
@@ -35,6 +37,10 @@ _EXPORTS = {
         "render_signed_pdf", "signatures_json", "warm_up",
     ),
     "verify": ("SignerInfo", "VerifyResult", "verify_pdf"),
+    "seal": (
+        "SEAL_FIELD", "SealCheck", "SealIdentity", "SealIdentityError", "check_seal",
+        "ensure_seal_identity", "seal_pdf",
+    ),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -68,5 +74,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from portal.documents.templates import (  # noqa: F401
         TemplateInfo, TemplateNotFound, all_templates, date_ru, get_template, reload_templates,
         rub, rub_words, sample_context,
+    )
+    from portal.documents.seal import (  # noqa: F401
+        SEAL_FIELD, SealCheck, SealIdentity, SealIdentityError, check_seal, ensure_seal_identity,
+        seal_pdf,
     )
     from portal.documents.verify import SignerInfo, VerifyResult, verify_pdf  # noqa: F401

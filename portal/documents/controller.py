@@ -15,7 +15,7 @@ from portal.documents.signing import sha256_hex
 from portal.web import post_rate_limit, render
 
 MAX_UPLOAD = 20 * 1024 * 1024
-VERIFY_LIMIT = post_rate_limit(30)
+VERIFY_LIMIT = post_rate_limit("verify", 30)
 
 
 async def _registered(value: str) -> dict | None:
@@ -51,7 +51,8 @@ class VerifyController(Controller):
         if not content:
             context["error"] = "Выберите PDF-файл документа."
             return render(request, "documents/verify.html", context, status_code=422)
-        result = await asyncio.to_thread(verify_pdf, content)
+        pinned = store.operator_certificate_sha256(request.app.state.settings)
+        result = await asyncio.to_thread(verify_pdf, content, seal_certificates=[pinned] if pinned else None)
         context["result"] = result
         context["pdf_sha256"] = sha256_hex(content)
         registered = await _registered(context["pdf_sha256"])

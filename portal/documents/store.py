@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
+import logging
+import multiprocessing
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from portal.clock import now
 from portal.documents.render import SignatureRecord, render_signed_pdf
@@ -35,16 +41,63 @@ class Rendered:
     pdf_sha256: str
 
 
+def operator_certificate_sha256(settings) -> str | None:
+    """The SHA-256 of the operator's seal certificate, when this installation has one."""
+    from portal.documents.seal import ensure_seal_identity
+
+    if not (settings.data_dir / "seal").exists():
+        return None
+    return ensure_seal_identity(settings.data_dir, settings.operator.name_short).certificate_sha256
+
+
 def verify_url(settings, document_hash: str) -> str:
     return f"{settings.base_url}/verify?hash={document_hash}"
 
 
-def render_package(settings, documents: list[tuple[str, str, dict]], signatures: list[NewSignature],
-                   image_png: bytes, image_sha256: str) -> list[Rendered]:
-    """Render each signed PDF (outside any transaction: it is the slow part)."""
+_pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+
+def _worker_init() -> None:
+    from portal.documents import render
+
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    render.warm_up()
+
+
+def render_pool() -> concurrent.futures.ProcessPoolExecutor:
+    """Worker processes for WeasyPrint (CPU-bound): the event loop stays free and every core is used."""
+    global _pool
+    if _pool is None:
+        workers = max(1, min(4, os.cpu_count() or 1))
+        _pool = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    return _pool
+
+
+def shutdown_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None
+
+
+def _render_signed(template_id: str, document: dict, record: SignatureRecord, url: str, seal_dir: str,
+                   operator_name: str) -> bytes:
+    """In a worker process: the signed PDF, sealed by the operator."""
+    from portal.documents.seal import ensure_seal_identity, seal_pdf
+
+    pdf = render_signed_pdf(template_id, document, None, [record], url)
+    return seal_pdf(pdf, ensure_seal_identity(Path(seal_dir), operator_name))
+
+
+async def render_package(settings, documents: list[tuple[str, str, dict]], signatures: list[NewSignature],
+                         image_png: bytes, image_sha256: str) -> list[Rendered]:
+    """Render and seal each signed PDF in the worker processes (outside any transaction: the slow part)."""
     from portal.documents.signing import document_hash
 
-    out = []
+    loop = asyncio.get_running_loop()
+    jobs = []
     for (template_id, title, document), sig in zip(documents, signatures):
         doc_hash = document_hash(document)
         public_key = public_key_from_b64(sig.member_key["public_key"])
@@ -54,9 +107,14 @@ def render_package(settings, documents: list[tuple[str, str, dict]], signatures:
             image_png=image_png, signed_at=sig.signed_at, ip=sig.ip, user_agent=sig.user_agent,
             document_hash=doc_hash,
         )
-        pdf = render_signed_pdf(template_id, document, None, [record], verify_url(settings, doc_hash))
-        out.append(Rendered(template_id, document["template_version"], title, canonical_json(document), doc_hash,
-                            pdf, sha256_hex(pdf)))
+        job = loop.run_in_executor(render_pool(), _render_signed, template_id, document, record,
+                                   verify_url(settings, doc_hash), str(settings.data_dir),
+                                   settings.operator.name_short)
+        jobs.append((template_id, document["template_version"], title, canonical_json(document), doc_hash, job))
+    out = []
+    for template_id, version, title, canonical, doc_hash, job in jobs:
+        pdf = await job
+        out.append(Rendered(template_id, version, title, canonical, doc_hash, pdf, sha256_hex(pdf)))
     return out
 
 

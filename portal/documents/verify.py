@@ -6,9 +6,15 @@ signature record the image file's SHA-256, the key fingerprint and the signed me
 and the Ed25519 signature verifies with the record's public key. If the document names the
 signer's public key (``signer.public_key``), one of the signatures must be made with it.
 
-What this cannot see: the visible pages. A PDF whose pages were edited while the attachments
-were kept (or whose attachments were swapped for those of another genuine document) passes
-here; the caller must compare the file's SHA-256 with the one stored when it was rendered.
+The attachments cannot show an edit of the visible pages, so the file must also carry the
+operator's seal (``seal.check_seal``): a PAdES signature of ПК «ВОСХОД» whose digest covers the
+whole file. One changed byte anywhere, or bytes appended after it, and the seal fails. The seal
+is checked after the attachments, so a changed attachment is reported as such.
+
+The seal proves integrity, not who sealed: anybody can seal a file with a certificate of their
+own. Pass ``seal_certificates`` (the SHA-256 fingerprints of the operator's seal certificates)
+to also require the operator's certificate; without it the fingerprint is only reported
+(``result.seal.certificate_sha256``) for the caller to compare.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import io
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from portal.documents.seal import SealCheck, check_seal
 from portal.documents.signing import (
     CANONICAL_DOCUMENT_KEYS,
     DOCUMENT_FILE,
@@ -64,6 +72,7 @@ class VerifyResult:
     signers: list[SignerInfo] = field(default_factory=list)
     document: dict | None = None  # the canonical document when it could be read
     template_id: str | None = None
+    seal: SealCheck | None = None  # the operator's seal, when the attachments were valid
 
 
 class _Invalid(Exception):
@@ -142,7 +151,7 @@ def _single(attachments: dict[str, list[bytes]], name: str, missing: str) -> byt
     return contents[0]
 
 
-def _check(pdf_bytes: bytes) -> VerifyResult:
+def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> VerifyResult:
     if not isinstance(pdf_bytes, (bytes, bytearray)) or b"%PDF-" not in bytes(pdf_bytes[:1024]):
         raise _Invalid("Файл не является PDF-документом.")
     if len(pdf_bytes) > MAX_PDF_BYTES:
@@ -232,18 +241,38 @@ def _check(pdf_bytes: bytes) -> VerifyResult:
         if expected not in keys:
             raise _Invalid("Нет подписи ключом подписанта, указанным в документе.", **base)
 
+    seal = check_seal(bytes(pdf_bytes))
+    base["seal"] = seal
+    if not seal.valid:
+        raise _Invalid(seal.reason, **base)
+    if seal_certificates is not None and seal.certificate_sha256 not in {
+        fingerprint.replace(":", "").lower() for fingerprint in seal_certificates
+    }:
+        raise _Invalid(
+            "Печать поставлена не сертификатом оператора: отпечаток SHA-256 сертификата печати "
+            f"{seal.certificate_sha256} не совпадает с опубликованным.",
+            **base,
+        )
+
     count = len(signers)
     return VerifyResult(
         valid=True,
-        reason=f"Подписи действительны ({count}), вложенный документ не изменён после подписания.",
+        reason=(
+            f"Подписи действительны ({count}), вложенный документ не изменён после подписания; "
+            "печать оператора действительна, файл не изменён после выдачи."
+        ),
         signers=signers,
         **base,
     )
 
 
-def verify_pdf(pdf_bytes: bytes) -> VerifyResult:
-    """Verify a signed PDF offline; never raises for bad input (``valid=False`` with a reason)."""
+def verify_pdf(pdf_bytes: bytes, *, seal_certificates: Collection[str] | None = None) -> VerifyResult:
+    """Verify a signed PDF offline; never raises for bad input (``valid=False`` with a reason).
+
+    ``seal_certificates``: SHA-256 fingerprints (hex) of the operator's seal certificates; when
+    given, the seal must be made with one of them.
+    """
     try:
-        return _check(pdf_bytes)
+        return _check(pdf_bytes, seal_certificates)
     except _Invalid as invalid:
         return VerifyResult(valid=False, reason=invalid.reason, **invalid.extra)

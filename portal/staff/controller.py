@@ -11,7 +11,7 @@ from portal.staff import service
 from portal.staff.tables import StaffUser
 from portal.web import post_rate_limit, redirect, render, staff_guard
 
-LOGIN_LIMIT = post_rate_limit(10)
+LOGIN_LIMIT = post_rate_limit("staff_login", 10)
 
 
 def _safe_next(path: str | None) -> str:

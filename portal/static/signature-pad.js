@@ -37,14 +37,15 @@
   var MIN_STEP_CSS = 0.75; // ignore pointer moves shorter than this
 
   /* Validation, mirroring portal/documents/signing.py (validate_signature_png): the server
-   * analyses the ink of the PNG, cropped to its bounding box and reduced to ≤ 500 px.
-   * The same tests run here on the stroke centre lines (ink is never thinner than those),
-   * so whatever the server would call a line or a dot is refused here first. */
+   * analyses the ink of the PNG, cropped to its bounding box and reduced to ≤ 500 px, and
+   * refuses a dot or a straight line (principal axes of the ink). The same test runs here on
+   * the ink the strokes will make, with a ~10 % margin so that what passes here also passes
+   * on the server. */
   var ANALYSIS_MAX_SIDE = 500;
-  var LINE_RATIO = 0.06; // minor/major standard deviation along the principal axes
-  var LINE_HALF_WIDTH = 3.0; // 98 % of the points within ± this (analysis px) of the axis
-  var MIN_EXTENT = 8; // analysis px: smaller is a dot
-  var MIN_BOX = 12; // logical px: a bounding box smaller than this on both sides is a dot
+  var LINE_RATIO = 0.066; // server 0.06: spread across the main axis / along it (std. dev.)
+  var LINE_HALF_WIDTH = 3.5; // server 3: 98 % of the ink within ± this (analysis px) of the axis
+  var MIN_EXTENT = 9; // server 8: ink shorter than this (analysis px) is a dot
+  var MIN_BOX = 6; // logical px: strokes inside a box this small on both sides are a dot
 
   var MESSAGES = {
     blank: "Распишитесь в поле для подписи",
@@ -168,10 +169,13 @@
     pts.forEach(function (p) {
       var ax = (p.x - ox) * k, ay = (p.y - oy) * k;
       for (var cx = Math.floor(ax - r); cx <= Math.floor(ax + r); cx++) {
-        if (cx < 0 || cx + 0.5 > maxCX) continue;
+        if (cx < 0 || cx >= maxCX) continue;
         for (var cy = Math.floor(ay - r); cy <= Math.floor(ay + r); cy++) {
-          if (cy < 0 || cy + 0.5 > maxCY) continue;
-          if (Math.hypot(cx + 0.5 - ax, cy + 0.5 - ay) > r + 0.25) continue;
+          if (cy < 0 || cy >= maxCY) continue;
+          // Ink if the stroke covers some export pixel of the cell (its part inside the image).
+          var dx = Math.max(cx - ax, 0, ax - Math.min(cx + 1, maxCX));
+          var dy = Math.max(cy - ay, 0, ay - Math.min(cy + 1, maxCY));
+          if (Math.hypot(dx, dy) > r - k / 5) continue;
           var key = cx * 8192 + cy;
           if (seen.has(key)) continue;
           seen.add(key);

@@ -103,3 +103,30 @@ def new_page(browser, htmx_js):
     yield make
     for c in contexts:
         c.close()
+
+
+def staff_page(live_server, new_page, email: str = "e2e-staff@example.org", password: str = "e2e staff password"):
+    """A logged-in staff member's page (the account is created with `portal create-staff`)."""
+    import re
+
+    r = live_server.portal("create-staff", email, "--password", password)
+    assert r.returncode == 0, r.stderr
+    page = new_page()
+    page.goto(live_server.url + "/staff/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"^http://[^/]+/staff/?$"))
+    return page
+
+
+def wait_for_mail(sink, to: str, subject_part: str, timeout: float = 20):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in sink.messages:
+            if m["To"] == to and subject_part in m["Subject"]:
+                return m
+        time.sleep(0.2)
+    raise AssertionError(f"no mail to {to} with {subject_part!r}: {[(m['To'], m['Subject']) for m in sink.messages]}")

@@ -311,3 +311,35 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     assert len(ids) == 4 and "Иванова Мария Петровна" in r.text
     r = await client.get(f"/staff/documents/{ids[0]}")
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+
+
+async def test_verify_page_and_command(client, member, tmp_path):
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    await post_signature(client, signed_fields(member, nonce, hashes, png), png)
+    doc = await Document.select().where(Document.template_id == "join_application").first()
+    token = await csrf_token(client)
+    r = await client.post("/verify", data={"_csrf_token": token}, files={"file": ("a.pdf", doc["pdf"], "application/pdf")})
+    assert r.status_code == 200 and "Документ действителен" in r.text and "зарегистрирован на портале" in r.text
+    assert doc["document_hash"] in r.text
+    broken = bytearray(doc["pdf"])
+    broken[len(broken) // 3] ^= 0x01
+    r = await client.post("/verify", data={"_csrf_token": token}, files={"file": ("b.pdf", bytes(broken), "application/pdf")})
+    assert r.status_code == 200 and "не прошёл проверку" in r.text
+    r = await client.get("/verify", params={"hash": doc["document_hash"].upper()})
+    assert "зарегистрирован на портале" in r.text and "Заявление о вступлении" in r.text
+    r = await client.get("/verify", params={"hash": "xyz"})
+    assert r.status_code == 422 and "64 шестнадцатеричных" in r.text
+    r = await client.post("/verify", data={"_csrf_token": token}, files={"file": ("e.pdf", b"", "application/pdf")})
+    assert r.status_code == 422 and "Выберите PDF" in r.text
+    # Offline, with the command.
+    good = tmp_path / "good.pdf"
+    good.write_bytes(doc["pdf"])
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(bytes(broken))
+    ok = subprocess.run([PORTAL, "verify", str(good)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "ДЕЙСТВИТЕЛЕН" in ok.stdout and doc["document_hash"] in ok.stdout
+    no = subprocess.run([PORTAL, "verify", str(bad)], capture_output=True, text=True, timeout=60)
+    assert no.returncode != 0 and len(no.stderr.strip().splitlines()) == 1
+    missing = subprocess.run([PORTAL, "verify", str(tmp_path / "none.pdf")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0

@@ -86,3 +86,12 @@ async def test_create_staff_validates_input(client):
         await create_staff("x@example.org", "short")
     with pytest.raises(ValueError, match="почты"):
         await create_staff("not-an-email", "long enough password")
+
+
+async def test_rate_limits_of_different_forms_count_separately(client, staff):
+    from tests.integration.test_connect import VALID
+
+    for _ in range(12):
+        await post_form(client, "/connect", {**VALID, "inn": ""})
+    r = await post_form(client, "/staff/login", {"email": EMAIL, "password": PASSWORD})
+    assert r.status_code in (200, 303)

@@ -1,0 +1,144 @@
+"""J1 in a real browser, desktop (mouse) and phone (touch): e-mailed link → member key → application →
+hand-drawn signature → signed PDFs, read back with poppler and checked with `portal verify`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import staff_page, wait_for_mail
+from tests.factories import ORG_APPLICATION
+
+CASES = {
+    "desktop": {"width": 1280, "height": 900, "touch": False, "inn": "7710140679", "email": "desk@example.org",
+                "coop": "Потребительский кооператив «Десктоп»"},
+    "phone": {"width": 375, "height": 800, "touch": True, "inn": "7704217370", "email": "phone@example.org",
+              "coop": "Потребительский кооператив «Телефон»"},
+}
+
+
+def request_and_get_link(live_server, new_page, case) -> str:
+    page = new_page()
+    page.goto(live_server.url + "/connect")
+    page.fill("#f-coop_name", case["coop"])
+    page.fill("#f-inn", case["inn"])
+    page.fill("#f-contact_name", "Иванова Мария Петровна")
+    page.fill("#f-email", case["email"])
+    page.fill("#f-phone", "+7 912 345-67-89")
+    page.check("input[name=union_member][value=yes]")
+    page.check("input[name=consent]")
+    page.click("button[type=submit]")
+    expect(page.locator("#connect-done")).to_contain_text("принята")
+    staff = staff_page(live_server, new_page)
+    staff.goto(live_server.url + "/staff/connect-requests?q=" + case["inn"])
+    staff.click("#results a")
+    staff.click("text=Отправить ссылку на регистрацию")
+    expect(staff.locator(".notice")).to_contain_text("отправлена")
+    mail = wait_for_mail(live_server.smtp, case["email"], "Ссылка на регистрацию")
+    return re.search(r"http://127\.0\.0\.1:\d+/join/[A-Za-z0-9_-]+", mail.get_content()).group(0)
+
+
+def draw_signature(page, touch: bool) -> None:
+    canvas = page.locator("[data-signature-pad] canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    strokes = [
+        [(0.10 + i * 0.02, 0.55 + 0.25 * ((-1) ** i) * (i % 3) / 2) for i in range(16)],
+        [(0.50 + i * 0.025, 0.40 + 0.05 * i - 0.004 * i * i) for i in range(14)],
+    ]
+    if touch:
+        cdp = page.context.new_cdp_session(page)
+        for stroke in strokes:
+            pts = [{"x": x0 + fx * w, "y": y0 + fy * h} for fx, fy in stroke]
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [pts[0]]})
+            for p in pts[1:]:
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    else:
+        for stroke in strokes:
+            page.mouse.move(x0 + stroke[0][0] * w, y0 + stroke[0][1] * h)
+            page.mouse.down()
+            for fx, fy in stroke[1:]:
+                page.mouse.move(x0 + fx * w, y0 + fy * h, steps=3)
+            page.mouse.up()
+
+
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, case_name):
+    case = CASES[case_name]
+    link = request_and_get_link(live_server, new_page, case)
+    page = new_page(width=case["width"], height=case["height"], is_mobile=case["touch"], has_touch=case["touch"],
+                    accept_downloads=True)
+    page.goto(link)
+    expect(page.locator("h1")).to_contain_text("Регистрация в ПК «ВОСХОД»")
+
+    # The member key: made in the browser, shown once, downloadable as a file.
+    page.fill("#email", case["email"])
+    page.click("text=Создать ключ пайщика")
+    key_text = page.locator("#key-output").input_value()
+    assert re.fullmatch(r"([0-9a-f]{4}-){15}[0-9a-f]{4}", key_text)
+    with page.expect_download() as dl:
+        page.click("text=Скачать файл ключа")
+    key_file = tmp_path / "key.txt"
+    dl.value.save_as(key_file)
+    assert key_text in key_file.read_text()
+    page.check("input[name=saved]")
+    page.click("text=Продолжить: заявление")
+    page.wait_for_url("**/cabinet/application")
+
+    # The application: an inline error on leaving a field, then the real values.
+    page.fill("#f-inn", "7707083894")
+    page.locator("#f-ogrn").focus()
+    expect(page.locator("#err-inn")).to_contain_text("контрольной суммой")
+    data = {**ORG_APPLICATION, "full_name": case["coop"], "short_name": case["coop"].replace("Потребительский кооператив", "ПК"),
+            "inn": case["inn"], "email": case["email"]}
+    for name, value in data.items():
+        if name in ("applicant_type", "rep_basis"):
+            continue
+        if name == "union_member_confirmed":
+            page.check("#f-union_member_confirmed")
+        else:
+            page.fill(f"#f-{name}", value)
+    page.locator("#f-full_name").focus()
+    expect(page.locator("#err-inn")).to_have_count(0)
+    page.wait_for_load_state("networkidle")  # the inline checks have saved the draft
+    # The draft is on the server: a reload keeps what was typed.
+    page.reload()
+    assert page.input_value("#f-settlement_account") == ORG_APPLICATION["settlement_account"]
+    page.click("text=Сохранить и перейти к подписанию")
+    page.wait_for_url("**/cabinet/sign", wait_until="domcontentloaded")
+
+    # The signing screen: the four documents readable, the canvas refuses a blank signature.
+    expect(page.locator("iframe.doc-frame")).to_have_count(4)
+    page.click("button:has-text('Подписать')")
+    expect(page.locator(".signature-pad-error")).to_contain_text("Распишитесь")
+    draw_signature(page, case["touch"])
+    page.click("button:has-text('Подписать')")
+    page.wait_for_url("**/cabinet?signed=1")
+    expect(page.locator(".documents li")).to_have_count(4)
+    assert page.evaluate("document.documentElement.scrollWidth") <= case["width"]
+
+    with page.expect_download() as dl:
+        page.click("text=Заявление о вступлении")
+    pdf = tmp_path / "application.pdf"
+    dl.value.save_as(pdf)
+
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert case["coop"].split("«")[1].rstrip("»") in text and case["inn"] in text
+    attachments = subprocess.run(["pdfdetach", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "document.json" in attachments and "signatures.json" in attachments
+    ok = live_server.portal("verify", str(pdf))
+    assert ok.returncode == 0, ok.stderr
+    assert "ДЕЙСТВИТЕЛЕН" in ok.stdout
+    content = bytearray(pdf.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(bytes(content))
+    bad = live_server.portal("verify", str(broken))
+    assert bad.returncode != 0
+    assert len(bad.stderr.strip().splitlines()) == 1 and "НЕДЕЙСТВИТЕЛЕН" in bad.stderr
+    assert [e for e in page.errors if "status of 422" not in e] == []
