@@ -63,7 +63,11 @@ class StaffConsoleController(Controller):
     async def console(self, request: Request) -> object:
         from portal.connect.service import counts
 
-        context = {"staff_email": request.session.get("staff_email", ""), "connect_counts": await counts()}
+        from portal.applications.tables import Application
+
+        applications = {s: await Application.count().where(Application.status == s) for s in ("draft", "signed")}
+        context = {"staff_email": request.session.get("staff_email", ""), "connect_counts": await counts(),
+                   "applications": applications}
         return render(request, "staff/index.html", context)
 
 

@@ -48,8 +48,8 @@
   var MIN_BOX = 6; // logical px: strokes inside a box this small on both sides are a dot
 
   var MESSAGES = {
-    blank: "Распишитесь в поле для подписи",
-    line: "Подпись похожа на прямую линию — распишитесь как обычно"
+    blank: "Подпись не нарисована: распишитесь в поле для подписи.",  // the server says the same
+    line: "Подпись не может быть одной прямой линией — распишитесь так, как на бумаге."
   };
 
   var instances = new WeakMap(); // root element → Pad

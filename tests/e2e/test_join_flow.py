@@ -115,7 +115,7 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     # The signing screen: the four documents readable, the canvas refuses a blank signature.
     expect(page.locator("iframe.doc-frame")).to_have_count(4)
     page.click("button:has-text('Подписать')")
-    expect(page.locator(".signature-pad-error")).to_contain_text("Распишитесь")
+    expect(page.locator(".signature-pad-error")).to_contain_text("Подпись не нарисована")
     draw_signature(page, case["touch"])
     page.click("button:has-text('Подписать')")
     page.wait_for_url("**/cabinet?signed=1")

@@ -303,6 +303,8 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     await post_form(client, "/logout", {})
     await create_staff("s@voskhod.example", "staff password 1")
     await post_form(client, "/staff/login", {"email": "s@voskhod.example", "password": "staff password 1"})
+    r = await client.get("/staff/")
+    assert 'id="count-applications-signed">1<' in r.text
     r = await client.get("/staff/applications")
     assert "ПК «Рассвет»" in r.text and "Подписано" in r.text
     app_id = (await Application.select(Application.id).first())["id"]
