@@ -35,6 +35,29 @@ ORG_APPLICATION = {
 }
 
 
+INDIVIDUAL_APPLICATION = {
+    "applicant_type": "individual",
+    "surname": "Кузнецов",
+    "name": "Иван",
+    "patronymic": "Сергеевич",
+    "birth_date": "1985-03-14",
+    "address": "170100, г. Тверь, ул. Советская, д. 10, кв. 4",
+    "phone": "8 (900) 123-45-67",
+    "email": "ivan@example.org",
+}
+
+ENTREPRENEUR_APPLICATION = {
+    **INDIVIDUAL_APPLICATION,
+    "applicant_type": "entrepreneur",
+    "inn": "500100732259",
+    "ogrnip": "304500116000157",
+    "bank_name": "ПАО Сбербанк",
+    "bik": "044525225",
+    "corr_account": "30101810400000000225",
+    "settlement_account": "40702810938000000001",
+}
+
+
 class MemberKey:
     """A member key as the browser holds it (the seed never goes to the server)."""
 

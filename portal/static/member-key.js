@@ -176,7 +176,7 @@
       var keep = form.querySelector("[name=remember_key]");
       if (keep && keep.checked) store(emailInput.value.trim(), seed);
       form.dataset.signed = "1";
-      form.requestSubmit ? form.requestSubmit() : form.submit();
+      form.submit();  // no second submit event: the signature is in place
     });
   }
 

@@ -142,3 +142,29 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     assert bad.returncode != 0
     assert len(bad.stderr.strip().splitlines()) == 1 and "НЕДЕЙСТВИТЕЛЕН" in bad.stderr
     assert [e for e in page.errors if "status of 422" not in e] == []
+
+    # Logging in again: with the key kept in this browser, then — after forgetting it — with the key itself.
+    page.click("button:has-text('Выйти')")
+    page.wait_for_url("**/login")
+    page.fill("#email", case["email"])
+    expect(page.locator("[data-key-status]")).to_contain_text("сохранён в браузере")
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/cabinet")
+    page.click("button:has-text('Забыть ключ в этом браузере')")
+    page.click("button:has-text('Выйти')")
+    page.wait_for_url("**/login")
+    page.fill("#email", case["email"])
+    expect(page.locator("[data-key-status]")).to_contain_text("нет сохранённого ключа")
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-key-error]")).to_contain_text("Укажите ключ пайщика")
+    if case["touch"]:
+        page.fill("#key-paste", "0000" + key_text[4:])  # a wrong key is refused by the server
+        page.click("form button[type=submit]")
+        expect(page.locator("[data-key-error]")).to_contain_text("не подходит")
+        page.fill("#email", case["email"])
+        page.fill("#key-paste", key_text)
+    else:
+        page.set_input_files("#key-file", str(key_file))
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/cabinet")
+    expect(page.locator("h1")).to_contain_text("Кабинет пайщика")

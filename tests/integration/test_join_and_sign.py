@@ -345,3 +345,28 @@ async def test_verify_page_and_command(client, member, tmp_path):
     assert no.returncode != 0 and len(no.stderr.strip().splitlines()) == 1
     missing = subprocess.run([PORTAL, "verify", str(tmp_path / "none.pdf")], capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0
+
+
+@pytest.mark.parametrize("kind", ["individual", "entrepreneur"])
+async def test_individual_and_entrepreneur_sign_with_their_own_fees(client, kind, tmp_path):
+    from tests.factories import ENTREPRENEUR_APPLICATION, INDIVIDUAL_APPLICATION
+
+    data = INDIVIDUAL_APPLICATION if kind == "individual" else ENTREPRENEUR_APPLICATION
+    key = Key()
+    await register(client, key)
+    await fill_application(client, data)
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 303, r.text
+    doc = await Document.select().where(Document.template_id == "join_application").first()
+    pdf = tmp_path / "a.pdf"
+    pdf.write_bytes(doc["pdf"])
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    flat = " ".join(text.split())
+    assert "Кузнецов" in flat and "Иван" in flat
+    assert "100,00 ₽" in flat and "300,00 ₽" in flat  # the fees of individuals and ИП, from settings
+    if kind == "entrepreneur":
+        assert "500100732259" in flat and "304500116000157" in flat
+    member = await Member.select().first()
+    assert member["display_name"].startswith("ИП Кузнецов" if kind == "entrepreneur" else "Кузнецов")
