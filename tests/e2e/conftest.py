@@ -130,3 +130,12 @@ def wait_for_mail(sink, to: str, subject_part: str, timeout: float = 20):
                 return m
         time.sleep(0.2)
     raise AssertionError(f"no mail to {to} with {subject_part!r}: {[(m['To'], m['Subject']) for m in sink.messages]}")
+
+
+def shot(page, name: str) -> None:
+    """A full-page screenshot into $PORTAL_SCREENSHOTS, when set (to look at the pages by eye)."""
+    import os
+
+    folder = os.environ.get("PORTAL_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=f"{folder}/{name}.png", full_page=True)

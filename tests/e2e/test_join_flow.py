@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import staff_page, wait_for_mail
+from tests.e2e.conftest import shot, staff_page, wait_for_mail
 from tests.factories import ORG_APPLICATION
 
 CASES = {
@@ -80,6 +80,8 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     page.fill("#email", case["email"])
     page.click("text=Создать ключ пайщика")
     key_text = page.locator("#key-output").input_value()
+    expect(page.locator("[data-action=create-key]")).to_be_hidden()  # one key, shown once
+    shot(page, f"join-{case_name}")
     assert re.fullmatch(r"([0-9a-f]{4}-){15}[0-9a-f]{4}", key_text)
     with page.expect_download() as dl:
         page.click("text=Скачать файл ключа")
@@ -109,6 +111,7 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     # The draft is on the server: a reload keeps what was typed.
     page.reload()
     assert page.input_value("#f-settlement_account") == ORG_APPLICATION["settlement_account"]
+    shot(page, f"application-{case_name}")
     page.click("text=Сохранить и перейти к подписанию")
     page.wait_for_url("**/cabinet/sign", wait_until="domcontentloaded")
 
@@ -117,9 +120,11 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     page.click("button:has-text('Подписать')")
     expect(page.locator(".signature-pad-error")).to_contain_text("Подпись не нарисована")
     draw_signature(page, case["touch"])
+    shot(page, f"sign-{case_name}")
     page.click("button:has-text('Подписать')")
     page.wait_for_url("**/cabinet?signed=1")
     expect(page.locator(".documents li")).to_have_count(4)
+    shot(page, f"cabinet-{case_name}")
     assert page.evaluate("document.documentElement.scrollWidth") <= case["width"]
 
     with page.expect_download() as dl:
