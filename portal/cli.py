@@ -128,12 +128,17 @@ def worker() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def verify(file: Path) -> None:
+@click.option("--seal-sha256", "seal_sha256", default=None,
+              help="SHA-256 сертификата печати оператора (по умолчанию — из PORTAL_DATA_DIR/seal, если он есть)")
+def verify(file: Path, seal_sha256: str | None) -> None:
     """Проверить подписанный PDF без сети: вложения, хеш, каждую подпись, печать оператора."""
-    from portal.documents.store import operator_certificate_sha256
+    import os
+
+    from portal.documents.seal import certificate_sha256_in
     from portal.documents.verify import verify_pdf
 
-    pinned = operator_certificate_sha256(_settings())
+    pinned = (seal_sha256 or "").strip().lower() or certificate_sha256_in(
+        Path(os.environ.get("PORTAL_DATA_DIR", "var")))
     try:
         content = file.read_bytes()
     except OSError as exc:
@@ -146,8 +151,11 @@ def verify(file: Path) -> None:
     click.echo(f"ДЕЙСТВИТЕЛЕН: {result.reason}")
     click.echo(f"Хеш документа: {result.document_hash}")
     if result.seal is not None:
-        pin = "сверена с сертификатом этого портала" if pinned else "сертификат не сверялся: нет данных портала"
-        click.echo(f"Печать оператора: {result.seal.signer}, сертификат SHA-256 {result.seal.certificate_sha256} ({pin})")
+        if pinned:
+            click.echo(f"Печать оператора: {result.seal.signer}, сертификат сверен (SHA-256 {pinned})")
+        else:
+            click.echo(f"Печать оператора: {result.seal.signer}, сертификат SHA-256 {result.seal.certificate_sha256} — "
+                       "НЕ СВЕРЕН: сравните его с опубликованным оператором или укажите --seal-sha256")
     for s in result.signers:
         click.echo(f"Подпись {s.n}: {s.full_name} ({s.role}), {s.email}, ключ {s.key_fingerprint}, {s.signed_at}")
 

@@ -63,7 +63,7 @@ def clean_email(value: str) -> str:
         domain = idna.encode(domain, uts46=True).decode()
     except idna.IDNAError:
         raise FieldError("В адресе почты неверный домен.")
-    return f"{local}@{domain.lower()}"
+    return f"{local}@{domain}".lower()  # stored and compared in one case: Maria@ and maria@ are one person
 
 
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

@@ -114,7 +114,7 @@ def _rep_basis(value: str, data: Mapping[str, str]) -> str:
 
 def _union_confirmed(value: str, data: Mapping[str, str]) -> str:
     if value != "on":
-        raise FieldError("Вступить в ПК «ВОСХОД» может только организация — член Союза «РУСЬ». "
+        raise FieldError("Организация может вступить в ПК «ВОСХОД», только если состоит в Союзе «РУСЬ». "
                          "Подтвердите членство, отметив пункт.")
     return value
 

@@ -89,7 +89,8 @@ class CabinetController(Controller):
         if application["status"] != "draft":
             return redirect("/cabinet")
         applicant_type = forms.applicant_type_or_default(data.get("applicant_type"))
-        await service.save_draft(application, applicant_type, data)
+        unticked = {f.name: "" for f in forms.fields_for(applicant_type) if f.input_type == "checkbox"}
+        await service.save_draft(application, applicant_type, {**unticked, **data})
         if data.get("action") == "switch":
             return redirect("/cabinet/application")
         application = await service.get_or_create(member)

@@ -57,8 +57,8 @@ async def submit(settings: Settings, clean: dict[str, str], ip: str) -> Submitte
             clean["email"],
             f"Заявка на подключение № {request_id} принята",
             f"Здравствуйте, {clean['contact_name']}!\n\n"
-            f"Мы получили заявку на подключение кооператива «{clean['coop_name']}» (ИНН {clean['inn']}) "
-            f"к платформе «Кооперативная экономика». Номер заявки: {request_id}.\n\n"
+            f"Мы получили заявку на подключение к платформе «Кооперативная экономика»: {clean['coop_name']}, "
+            f"ИНН {clean['inn']}. Номер заявки: {request_id}.\n\n"
             "Сотрудник ПК «ВОСХОД» проверит данные и пришлёт на этот адрес ссылку для регистрации "
             "или напишет, чего не хватает.\n\n"
             f"Как проходит подключение: {settings.base_url}/docs/connection/\n\n"
@@ -123,7 +123,7 @@ async def send_registration_link(settings: Settings, request_id: int, staff: dic
             row["email"],
             "Ссылка на регистрацию в ПК «ВОСХОД»",
             f"Здравствуйте, {row['contact_name']}!\n\n"
-            f"Заявка кооператива «{row['coop_name']}» одобрена. Чтобы вступить в ПК «ВОСХОД» и подключиться "
+            f"Заявка на подключение ({row['coop_name']}, ИНН {row['inn']}) одобрена. Чтобы вступить в ПК «ВОСХОД» и подключиться "
             "к платформе, перейдите по ссылке:\n\n"
             f"{settings.base_url}/join/{token}\n\n"
             f"Ссылка действует 7 дней (до {expires.astimezone(MOSCOW).strftime('%d.%m.%Y %H:%M')} МСК) "
@@ -153,7 +153,7 @@ async def reject(request_id: int, reason: str, staff: dict, request=None) -> Non
             row["email"],
             f"Заявка на подключение № {request_id} отклонена",
             f"Здравствуйте, {row['contact_name']}!\n\n"
-            f"К сожалению, заявку кооператива «{row['coop_name']}» принять не можем. Причина:\n\n{reason}\n\n"
+            f"К сожалению, заявку на подключение ({row['coop_name']}, ИНН {row['inn']}) принять не можем. Причина:\n\n{reason}\n\n"
             "Когда причина будет устранена, подайте заявку снова — мы рассмотрим её.\n\n"
             "С уважением,\nПК «ВОСХОД»",
         )

@@ -14,7 +14,7 @@ from portal.documents import store
 from portal.documents.signing import sha256_hex
 from portal.web import post_rate_limit, render
 
-MAX_UPLOAD = 20 * 1024 * 1024
+MAX_UPLOAD = 10 * 1024 * 1024
 VERIFY_LIMIT = post_rate_limit("verify", 30)
 
 

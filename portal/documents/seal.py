@@ -244,6 +244,15 @@ def ensure_seal_identity(data_dir: Path, operator_name: str) -> SealIdentity:
         return identity
 
 
+def certificate_sha256_in(data_dir: Path) -> str | None:
+    """The SHA-256 (DER) of the seal certificate kept in ``data_dir/seal/``, or None; creates nothing."""
+    path = Path(data_dir) / SEAL_DIRECTORY / CERTIFICATE_FILE
+    if not path.is_file():
+        return None
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
 # --------------------------------------------------------------------------- sealing
 
 

@@ -321,7 +321,7 @@ def validate_signature_png(data: bytes) -> str:
 
     points = _ink_points(rgba)
     if len(points) < _MIN_INK_PIXELS:
-        raise SignatureImageError("Подпись не нарисована: распишитесь в поле для подписи.")
+        raise SignatureImageError("Подпись не нарисована: поле для подписи пустое — распишитесь в нём.")
     if _is_straight_line(points):
         raise SignatureImageError(
             "Подпись не может быть одной прямой линией — распишитесь так, как на бумаге."

@@ -43,11 +43,9 @@ class Rendered:
 
 def operator_certificate_sha256(settings) -> str | None:
     """The SHA-256 of the operator's seal certificate, when this installation has one."""
-    from portal.documents.seal import ensure_seal_identity
+    from portal.documents.seal import certificate_sha256_in
 
-    if not (settings.data_dir / "seal").exists():
-        return None
-    return ensure_seal_identity(settings.data_dir, settings.operator.name_short).certificate_sha256
+    return certificate_sha256_in(settings.data_dir)
 
 
 def verify_url(settings, document_hash: str) -> str:

@@ -44,6 +44,7 @@ from portal.documents.signing import (
 )
 
 MAX_PDF_BYTES = 50 * 1024 * 1024
+MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024  # document.json, signatures.json, PNGs are far smaller
 
 _RECORD_FIELDS = (
     "full_name", "role", "email", "key_fingerprint", "public_key_b64", "signature_b64",
@@ -104,7 +105,12 @@ def _stream_content(stream: Any) -> bytes:
         filters = list(filters)
         filters = filters[0] if len(filters) == 1 else filters
     if filters == "/FlateDecode" and "/DecodeParms" not in stream:
-        content = zlib.decompress(stream._data)  # raises on any corruption, Adler-32 included
+        inflater = zlib.decompressobj()
+        content = inflater.decompress(stream._data, MAX_ATTACHMENT_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:  # too big, truncated or corrupt
+            raise ValueError("attachment too large or corrupt")
+        if inflater.unused_data.strip():
+            raise ValueError("data after the compressed stream")
     else:
         content = stream.get_data()
     params = stream.get("/Params")

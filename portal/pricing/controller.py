@@ -15,7 +15,7 @@ def parse_count(raw: str | None, default: int) -> tuple[str, int | None, str | N
     text = raw.strip().replace(" ", "").replace("\u00a0", "")
     if text == "":
         return raw, 0, None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         return raw, None, "Введите целое число не меньше нуля."
     value = int(text)
     if value > MAX_COUNT:

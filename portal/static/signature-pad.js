@@ -48,7 +48,7 @@
   var MIN_BOX = 6; // logical px: strokes inside a box this small on both sides are a dot
 
   var MESSAGES = {
-    blank: "Подпись не нарисована: распишитесь в поле для подписи.",  // the server says the same
+    blank: "Подпись не нарисована: поле для подписи пустое — распишитесь в нём.",  // the server says the same
     line: "Подпись не может быть одной прямой линией — распишитесь так, как на бумаге."
   };
 

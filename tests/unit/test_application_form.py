@@ -430,7 +430,7 @@ def test_valid_organization():
     assert form.valid and form.errors == {}
     assert form.applicant_type == "organization"
     assert form.clean["phone"] == "+79123456789"
-    assert form.clean["email"] == "Info@zarya.ru"
+    assert form.clean["email"] == "info@zarya.ru"
     assert form.clean["inn"] == "7707083893"
     assert form.clean["rep_poa_number_date"] == ""
     assert form.clean["union_member_confirmed"] == "on"

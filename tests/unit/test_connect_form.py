@@ -30,7 +30,7 @@ GOOD_CLEAN = {
     "coop_name": "Потребительский кооператив «Ромашка»",
     "inn": "7707083893",
     "contact_name": "Иван Петров",
-    "email": "Info@xn--e1afmkfd.xn--p1ai",
+    "email": "info@xn--e1afmkfd.xn--p1ai",
     "phone": "+79123456789",
     "domain": "xn--80aehnhyaikv.xn--p1ai",
     "union_member": "in_progress",
