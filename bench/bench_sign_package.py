@@ -63,7 +63,7 @@ async def main(n: int) -> None:
         for doc in package.documents:
             render.render_pdf(doc.template_id, package.context)
         t1 = time.perf_counter()
-        nonce = await service.new_signing_nonce(app_row)
+        nonce = await service.new_signing_nonce(app_row, service.today_moscow())
         app_row = await service.get_or_create(member)
         hashes = {d.template_id: d.hash for d in package.documents}
         sigs = {t: key.sign(f"coopdoc:v1:{h}:{image_hash}") for t, h in hashes.items()}

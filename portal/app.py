@@ -151,8 +151,8 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
             cookie_samesite="lax",
             exclude=["/healthz"],
         ),
+        before_send=[security_headers(settings.production)],
         middleware=[
-            security_headers(settings.production),
             CookieBackendConfig(
                 secret=secret,
                 key="portal_session",

@@ -21,11 +21,20 @@ def build(site_dir: Path, strict: bool = True) -> None:
     subprocess.run(cmd, check=True, cwd=REPO_ROOT, env=env)
 
 
+def sources() -> list[Path]:
+    """What the site is built from: the pages, the config, the pricing hook and the tariff it prints."""
+    files = [REPO_ROOT / "mkdocs.yml", REPO_ROOT / "portal" / "pricing" / "tariff.py"]
+    for folder in (REPO_ROOT / "docs", REPO_ROOT / "docs_hooks"):
+        files += [p for p in folder.rglob("*") if p.is_file()]
+    return [p for p in files if p.exists()]
+
+
 def ensure_built(site_dir: Path) -> bool:
-    """Build the site when it is missing; True when a site is there to serve."""
-    if (site_dir / "index.html").exists():
-        return True
+    """Build the site when it is missing or older than its sources; True when a site is there to serve."""
     if not (REPO_ROOT / "mkdocs.yml").exists():
-        return False
+        return (site_dir / "index.html").exists()
+    index = site_dir / "index.html"
+    if index.exists() and index.stat().st_mtime >= max(p.stat().st_mtime for p in sources()):
+        return True
     build(site_dir)
     return True

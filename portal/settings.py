@@ -24,16 +24,17 @@ class OperatorRequisites:
 
     name_full: str = "Потребительский кооператив «ВОСХОД»"
     name_short: str = "ПК «ВОСХОД»"
-    inn: str = "7700000000"
-    kpp: str = "770001001"
-    ogrn: str = "1027700000000"
+    # Sample requisites with valid checksums, for development; production sets the real ones.
+    inn: str = "7701000001"
+    kpp: str = "770101001"
+    ogrn: str = "1027700000008"
     address: str = "г. Москва"
     email: str = "info@voskhod.coop"
     phone: str = "+70000000000"
     bank_name: str = "ПАО Сбербанк"
     bik: str = "044525225"
     corr_account: str = "30101810400000000225"
-    settlement_account: str = "40703810000000000000"
+    settlement_account: str = "40703810500000000001"
     fee_entrance_org: int = 100_000
     fee_share_org: int = 300_000
     fee_entrance_ind: int = 10_000
@@ -110,6 +111,27 @@ def _operator_from_env(environ: Mapping[str, str]) -> OperatorRequisites:
     return OperatorRequisites(**text, **fees)
 
 
+def check_operator(op: OperatorRequisites) -> None:
+    """The operator's requisites go into every document: in production they must pass their checksums."""
+    from portal.requisites import (
+        FieldError, clean_bik, clean_corr_account, clean_inn, clean_kpp, clean_ogrn, clean_settlement_account,
+    )
+
+    checks = [
+        ("PORTAL_OPERATOR_INN", lambda: clean_inn(op.inn, length=10)),
+        ("PORTAL_OPERATOR_OGRN", lambda: clean_ogrn(op.ogrn)),
+        ("PORTAL_OPERATOR_KPP", lambda: clean_kpp(op.kpp)),
+        ("PORTAL_OPERATOR_BIK", lambda: clean_bik(op.bik)),
+        ("PORTAL_OPERATOR_CORR_ACCOUNT", lambda: clean_corr_account(op.corr_account, op.bik)),
+        ("PORTAL_OPERATOR_SETTLEMENT_ACCOUNT", lambda: clean_settlement_account(op.settlement_account, op.bik)),
+    ]
+    for name, check in checks:
+        try:
+            check()
+        except FieldError as exc:
+            raise SettingsError(f"{name}: {exc}")
+
+
 def _dev_secret(data_dir: Path) -> str:
     """In dev a secret is generated once and kept in the data dir."""
     path = data_dir / "secret_key"
@@ -146,6 +168,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tariff = tariff_from_env(environ)
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
+    operator = _operator_from_env(environ)
+    if env == "production":
+        check_operator(operator)
     defaults = Settings()
     port = environ.get("PORT", "8000")
     return Settings(
@@ -162,6 +187,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         yookassa_shop_id=environ.get("PORTAL_YOOKASSA_SHOP_ID", ""),
         yookassa_secret_key=environ.get("PORTAL_YOOKASSA_SECRET_KEY", ""),
         site_dir=Path(environ.get("PORTAL_SITE_DIR", str(defaults.site_dir))).resolve(),
-        operator=_operator_from_env(environ),
+        operator=operator,
         tariff=tariff,
     )

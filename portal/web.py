@@ -102,9 +102,13 @@ def login_required_handler(request: Request, exc: LoginRequired) -> Response:
     return Redirect(path=f"{exc.login_path}?next={quote(exc.next_path)}", status_code=303)
 
 
-def staff_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def staff_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Staff pages: a logged-in, still active staff account; a member gets 403, anyone else the login page."""
+    from portal.staff.tables import StaffUser
+
     session = connection.scope.get("session") or {}
-    if session.get("staff_id"):
+    staff_id = session.get("staff_id")
+    if staff_id and await StaffUser.exists().where((StaffUser.id == staff_id) & (StaffUser.is_active == True)):  # noqa: E712
         return
     if session.get("member_id"):
         raise PermissionDeniedException()
@@ -146,25 +150,16 @@ def security_headers(production: bool):
     if production:
         fixed.append((b"strict-transport-security", b"max-age=31536000"))
 
-    def middleware_factory(app):
-        async def middleware(scope, receive, send):
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            csp = docs_csp if scope["path"].startswith("/docs") else page_csp
+    async def before_send(message, scope) -> None:
+        """A before-send hook: it sees every answer, also 404s and CSRF refusals that no route handled."""
+        if message["type"] != "http.response.start":
+            return
+        csp = docs_csp if scope.get("path", "").startswith("/docs") else page_csp
+        headers = list(message.get("headers", []))
+        names = {bytes(h[0]).lower() for h in headers}
+        headers += [h for h in fixed if h[0] not in names]
+        if b"content-security-policy" not in names:
+            headers.append((b"content-security-policy", csp.encode()))
+        message["headers"] = headers
 
-            async def send_with_headers(message):
-                if message["type"] == "http.response.start":
-                    headers = list(message.get("headers", []))
-                    names = {h[0].lower() for h in headers}
-                    headers += [h for h in fixed if h[0] not in names]
-                    if b"content-security-policy" not in names:
-                        headers.append((b"content-security-policy", csp.encode()))
-                    message = {**message, "headers": headers}
-                await send(message)
-
-            await app(scope, receive, send_with_headers)
-
-        return middleware
-
-    return middleware_factory
+    return before_send

@@ -9,7 +9,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath
 
 from portal.accounts import service
-from portal.accounts.tables import Member
+from portal.accounts.tables import Member, MemberKey
 from portal.connect import service as connect
 from portal.web import LoginRequired, PageError, post_rate_limit, redirect, render
 
@@ -32,16 +32,22 @@ def member_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
 
 
 async def current_member(request: Request) -> dict:
+    """The logged-in member, while the key the session was opened with is still theirs."""
     member = await Member.select().where(Member.id == request.session.get("member_id")).first()
-    if member is None:
+    key_ok = member is not None and await MemberKey.exists().where(
+        (MemberKey.id == request.session.get("member_key_id")) & (MemberKey.member == member["id"])
+        & MemberKey.revoked_at.is_null())
+    if not key_ok:
         request.clear_session()
         raise LoginRequired("/login", request.url.path)
     return member
 
 
-def _log_in(request: Request, member_id: int, email: str) -> None:
+async def _log_in(request: Request, member_id: int, email: str) -> None:
+    keys = await service.active_keys(member_id)
     request.session.clear()
-    request.set_session({"member_id": member_id, "member_email": email})
+    request.set_session({"member_id": member_id, "member_email": email,
+                         "member_key_id": keys[-1]["id"] if keys else None})
 
 
 class JoinController(Controller):
@@ -70,7 +76,7 @@ class JoinController(Controller):
             context = {"link": state.link, "req": state.request, "token": token, "errors": {exc.field: exc.message},
                        "email": data.get("email", "")}
             return render(request, "accounts/join.html", context, status_code=422)
-        _log_in(request, member_id, state.link["email"])
+        await _log_in(request, member_id, state.link["email"])
         return redirect("/cabinet/application")
 
 
@@ -95,7 +101,7 @@ class LoginController(Controller):
         except service.AccountError as exc:
             return await self._page(request, email=data.get("email", ""), errors={exc.field: exc.message},
                                     status_code=422)
-        _log_in(request, member["id"], member["email"])
+        await _log_in(request, member["id"], member["email"])
         next_path = data.get("next", "")
         return redirect(next_path if next_path.startswith("/cabinet") else "/cabinet")
 
@@ -142,5 +148,5 @@ class LoginController(Controller):
         except service.AccountError as exc:
             return await self._recover_key(request, token, {exc.field: exc.message}, status_code=422)
         member = await Member.select().where(Member.id == member_id).first()
-        _log_in(request, member_id, member["email"])
+        await _log_in(request, member_id, member["email"])
         return redirect("/cabinet?key=replaced")

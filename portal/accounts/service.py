@@ -98,6 +98,7 @@ async def register(token: str, email: str, public_key_b64: str, proof_b64: str, 
 
 async def new_challenge() -> str:
     nonce = secrets.token_urlsafe(24)
+    await AuthChallenge.delete().where(AuthChallenge.expires_at < now() - CHALLENGE_TTL)
     await AuthChallenge.insert(AuthChallenge(nonce_hash=hash_token(nonce), expires_at=now() + CHALLENGE_TTL))
     return nonce
 
@@ -188,6 +189,8 @@ async def replace_key(token: str, public_key_b64: str, proof_b64: str, saved: bo
         raise AccountError("link", "Ссылка для восстановления больше не действует.")
     member = await Member.select().where(Member.id == link["member"]).first()
     raw = _checked_key(member["email"], public_key_b64, proof_b64)
+    if await MemberKey.exists().where((MemberKey.member == member["id"]) & (MemberKey.public_key == b64encode(raw))):
+        raise AccountError("key", "Это прежний ключ. Создайте новый ключ — прежний будет отозван.")
     if not saved:
         raise AccountError("saved", "Подтвердите, что сохранили новый ключ.")
     async with db.transaction():

@@ -122,15 +122,19 @@ class Package:
     context: dict  # data + cooperative, for previews
 
 
-async def prepare(member: dict, application: dict) -> Package | forms.ApplicationForm:
-    """The four documents from the current application; the invalid form when it is not complete."""
+def today_moscow() -> str:
+    return now().astimezone(MOSCOW).date().isoformat()
+
+
+async def prepare(member: dict, application: dict, today: str | None = None) -> Package | forms.ApplicationForm:
+    """The four documents from the current application (dated `today`); the invalid form when it is not complete."""
     applicant_type = application["applicant_type"]
     form = forms.validate(applicant_type, draft_of(application))
     if not form.valid:
         return form
     keys = await active_keys(member["id"])
     op = await operator()
-    today = now().astimezone(MOSCOW).date().isoformat()
+    today = today or today_moscow()
     data = document_data(applicant_type, form.clean, today)
     cooperative = {k: op[k] for k in COOPERATIVE_KEYS}
     signer = {
@@ -148,8 +152,9 @@ async def prepare(member: dict, application: dict) -> Package | forms.Applicatio
                                                              "signer": signer})
 
 
-async def new_signing_nonce(application: dict) -> str:
-    nonce = secrets.token_urlsafe(24)
+async def new_signing_nonce(application: dict, today: str) -> str:
+    """One signing attempt; it carries the date the documents were shown with, so midnight changes nothing."""
+    nonce = f"{today}.{secrets.token_urlsafe(24)}"
     await Application.update({Application.signing_nonce: nonce}).where(
         (Application.id == application["id"]) & (Application.status == "draft")
     )
@@ -169,7 +174,7 @@ async def sign_package(
         image_sha256 = validate_signature_png(image_png)
     except SignatureImageError as exc:
         raise SigningError(str(exc))
-    package = await prepare(member, application)
+    package = await prepare(member, application, today=nonce.split(".", 1)[0])
     if isinstance(package, forms.ApplicationForm):
         raise SigningError("В заявлении есть ошибки — исправьте их перед подписанием.")
     keys = await active_keys(member["id"])

@@ -138,10 +138,11 @@ class CabinetController(Controller):
         application = await service.get_or_create(member)
         if application["status"] != "draft":
             return redirect("/cabinet")
-        package = await service.prepare(member, application)
+        today = service.today_moscow()
+        package = await service.prepare(member, application, today=today)
         if isinstance(package, forms.ApplicationForm):
             return redirect("/cabinet/application")
-        nonce = await service.new_signing_nonce(application)
+        nonce = await service.new_signing_nonce(application, today)
         context = {"member": member, "package": package, "nonce": nonce, "error": error}
         return render(request, "cabinet/sign.html", context, status_code=status_code)
 

@@ -72,6 +72,7 @@
     try {
       if (email) localStorage.removeItem(STORE_PREFIX + email.toLowerCase());
       else Object.keys(localStorage).forEach(function (k) { if (k.indexOf(STORE_PREFIX) === 0) localStorage.removeItem(k); });
+      Object.keys(sessionStorage).forEach(function (k) { if (k.indexOf(PENDING) === 0) sessionStorage.removeItem(k); });
     } catch (e) {}
   }
   function keyFileText(email, seed) {
@@ -99,6 +100,7 @@
     var panel = root.querySelector("[data-key-panel]");
     var createBtn = root.querySelector("[data-action=create-key]");
     var seed = null;
+    var pendingKey = PENDING + ":" + location.pathname;
     if (!supported()) {
       showError(root, "Браузер не поддерживает создание ключа: нужен современный браузер и защищённое соединение (HTTPS).");
       if (createBtn) createBtn.disabled = true;
@@ -113,7 +115,7 @@
       out.value = formatSeed(seed);
       panel.hidden = false;
       createBtn.hidden = true;
-      try { sessionStorage.setItem(PENDING + ":" + email, bytesToHex(seed)); } catch (e) {}
+      try { sessionStorage.setItem(pendingKey, bytesToHex(seed)); } catch (e) {}
     }
     createBtn.addEventListener("click", async function () {
       try { var k = await generate(); await show(k.seed); } catch (e) { showError(root, "Не удалось создать ключ: " + e.message); }
@@ -130,9 +132,10 @@
       var keep = form.querySelector("[name=remember_key]");
       if (keep && keep.checked) store(email, seed);
     });
-    try {  /* the page was re-shown after an error: keep the key already shown, do not make a new one */
-      var pending = sessionStorage.getItem(PENDING + ":" + email);
-      if (pending) show(hexToBytes(pending));
+    try {  /* the server re-showed the page after an error: keep the key already shown, do not make a new one */
+      var pending = sessionStorage.getItem(pendingKey);
+      if (pending && root.hasAttribute("data-restore")) show(hexToBytes(pending));
+      else sessionStorage.removeItem(pendingKey);
     } catch (e) {}
   }
 

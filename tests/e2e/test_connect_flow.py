@@ -107,3 +107,15 @@ def test_pricing_calculator_updates_as_you_type(live_server, new_page):
     page.fill("#packages", "x")
     expect(page.locator("#err-packages")).to_contain_text("целое число")
     assert [e for e in page.errors if "status of 422" not in e] == []
+
+
+def test_a_refused_htmx_post_is_explained_at_the_form(live_server, new_page):
+    """A stale page (its CSRF token no longer matches) gets a Russian message instead of a silent button."""
+    page = new_page()
+    page.goto(live_server.url + "/connect")
+    page.context.clear_cookies()  # the CSRF cookie is gone: the POST is refused with 403
+    fill_connect_form(page, inn="7710140679", email="stale@example.org", coop="Кооператив «Устаревший»")
+    page.check("input[name=consent]")
+    page.click("button[type=submit]")
+    expect(page.locator(".htmx-error")).to_contain_text("Страница устарела")
+    assert page.input_value("#f-coop_name") == "Кооператив «Устаревший»"

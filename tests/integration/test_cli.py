@@ -82,3 +82,14 @@ def test_serve_answers_healthz_and_pages(tmp_path, session_site):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_production_refuses_operator_requisites_that_fail_their_checksums(tmp_path):
+    from portal.settings import SettingsError, load_settings
+
+    env = {"PORTAL_ENV": "production", "PORTAL_SECRET_KEY": "s" * 40, "PORTAL_DATA_DIR": str(tmp_path)}
+    assert load_settings(env).operator.inn == "7701000001"  # the samples are valid
+    with pytest.raises(SettingsError, match="PORTAL_OPERATOR_INN"):
+        load_settings({**env, "PORTAL_OPERATOR_INN": "7701000002"})
+    with pytest.raises(SettingsError, match="PORTAL_OPERATOR_SETTLEMENT_ACCOUNT"):
+        load_settings({**env, "PORTAL_OPERATOR_SETTLEMENT_ACCOUNT": "40703810000000000001"})

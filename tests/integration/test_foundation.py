@@ -125,3 +125,22 @@ async def test_static_css_is_served(client):
     r = await client.get("/static/portal.css")
     assert r.status_code == 200
     assert "--accent" in r.text
+
+
+async def test_security_headers_also_on_404_and_csrf_refusals(client):
+    for r in (await client.get("/no-such-page"), await client.post("/staff/login", data={"email": "x"})):
+        assert r.status_code in (403, 404)
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_operator_requisites_follow_the_settings_on_restart(client, settings):
+    import dataclasses
+
+    from portal.cooperatives.service import ensure_operator
+
+    changed = dataclasses.replace(settings, operator=dataclasses.replace(settings.operator, fee_share_org=350_000,
+                                                                         address="г. Тверь"))
+    await ensure_operator(changed.operator)  # what start-up does
+    rows = await Cooperative.select().where(Cooperative.is_operator == True)  # noqa: E712
+    assert len(rows) == 1 and rows[0]["fee_share_org"] == 350_000 and rows[0]["address"] == "г. Тверь"

@@ -285,7 +285,8 @@ async def test_recovery_replaces_the_key_and_old_signatures_stay_verifiable(clie
     nonce, hashes = await sign_page(client)
     png = signature_png()
     await post_signature(client, signed_fields(member, nonce, hashes, png), png)
-    await post_form(client, "/logout", {})
+    old_session = dict(client.cookies)  # e.g. a session left open on a lost phone
+    client.cookies.clear()
     from portal.mail.tables import OutboxMessage
 
     await OutboxMessage.delete(force=True)
@@ -295,6 +296,9 @@ async def test_recovery_replaces_the_key_and_old_signatures_stay_verifiable(clie
     assert r.status_code == 200 and "отправлено письмо" in r.text  # says the same
     [mail] = await OutboxMessage.select()
     token = re.search(r"/recover/([A-Za-z0-9_-]+)", mail["body_text"]).group(1)
+    r = await post_form(client, f"/recover/{token}", {"public_key": member.public_b64,
+                                                      "key_proof": member.proof("maria@example.org"), "saved": "on"})
+    assert r.status_code == 422 and "прежний ключ" in r.text
     new = Key()
     r = await post_form(client, f"/recover/{token}", {"public_key": new.public_b64,
                                                       "key_proof": new.proof("maria@example.org"), "saved": "on"},
@@ -303,6 +307,14 @@ async def test_recovery_replaces_the_key_and_old_signatures_stay_verifiable(clie
     keys = await MemberKey.select().order_by(MemberKey.id)
     assert keys[0]["revoked_at"] is not None and keys[1]["public_key"] == new.public_b64
     assert (await client.get(f"/recover/{token}")).status_code == 410
+    assert (await client.get("/cabinet")).status_code == 200  # the new session
+    new_session = dict(client.cookies)
+    client.cookies.clear()
+    client.cookies.update(old_session)
+    r = await client.get("/cabinet", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")  # the old key's session ended
+    client.cookies.clear()
+    client.cookies.update(new_session)
     assert await AuditEvent.count().where(AuditEvent.action == "member.key_replaced") == 1
     # The documents signed with the old key still verify (the PDF carries the old public key).
     from portal.documents.verify import verify_pdf
@@ -400,3 +412,25 @@ async def test_individual_and_entrepreneur_sign_with_their_own_fees(client, kind
         assert "500100732259" in flat and "304500116000157" in flat
     member = await Member.select().first()
     assert member["display_name"].startswith("ИП Кузнецов" if kind == "entrepreneur" else "Кузнецов")
+
+
+async def test_documents_keep_the_date_they_were_shown_with(client, member):
+    """A page opened before midnight and signed after it: the documents keep the date shown."""
+    import datetime as dt
+    import json
+
+    from portal.applications import service
+
+    nonce, hashes = await sign_page(client)
+    yesterday = (dt.date.fromisoformat(nonce.split(".")[0]) - dt.timedelta(days=1)).isoformat()
+    old_nonce = f"{yesterday}.{nonce.split('.', 1)[1]}"
+    await Application.update({Application.signing_nonce: old_nonce}).where(Application.id > 0)
+    m = await Member.select().first()
+    package = await service.prepare(m, await Application.select().first(), today=yesterday)
+    old_hashes = {d.template_id: d.hash for d in package.documents}
+    assert old_hashes != hashes
+    png = signature_png()
+    r = await post_signature(client, signed_fields(member, old_nonce, old_hashes, png), png)
+    assert r.status_code == 303, r.text
+    doc = await Document.select().first()
+    assert json.loads(doc["canonical_json"])["data"]["data"]["document_date"] == yesterday

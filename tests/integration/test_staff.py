@@ -95,3 +95,13 @@ async def test_rate_limits_of_different_forms_count_separately(client, staff):
         await post_form(client, "/connect", {**VALID, "inn": ""})
     r = await post_form(client, "/staff/login", {"email": EMAIL, "password": PASSWORD})
     assert r.status_code in (200, 303)
+
+
+async def test_a_deactivated_staff_account_loses_access_at_once(client, staff):
+    from portal.staff.tables import StaffUser
+
+    await post_form(client, "/staff/login", {"email": EMAIL, "password": PASSWORD})
+    assert (await client.get("/staff/")).status_code == 200
+    await StaffUser.update({StaffUser.is_active: False}).where(StaffUser.id == staff)
+    r = await client.get("/staff/", follow_redirects=False)
+    assert r.status_code == 303 and "/staff/login" in r.headers["location"]

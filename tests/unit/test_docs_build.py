@@ -126,3 +126,19 @@ def test_navigation_order(site: Path):
     nav = page[page.index('class="md-nav md-nav--primary"') :]
     positions = [nav.index(title) for title in titles]
     assert positions == sorted(positions)
+
+
+def test_ensure_built_rebuilds_only_when_sources_changed(tmp_path):
+    import os
+    import time
+
+    from portal import docs_site
+
+    site = tmp_path / "site"
+    assert docs_site.ensure_built(site)
+    index = site / "index.html"
+    first = index.stat().st_mtime
+    assert docs_site.ensure_built(site) and index.stat().st_mtime == first  # up to date: not rebuilt
+    old = time.time() - 3600
+    os.utime(index, (old, old))  # the sources are now newer than the site
+    assert docs_site.ensure_built(site) and index.stat().st_mtime > old
