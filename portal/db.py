@@ -78,6 +78,13 @@ async def stop(settings: Settings) -> None:
         await engine().close_connection_pool()
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """A unique constraint refused the write (SQLite or PostgreSQL)."""
+    import asyncpg
+
+    return isinstance(exc, (sqlite3.IntegrityError, asyncpg.UniqueViolationError))
+
+
 def transaction():
     """A write transaction: IMMEDIATE on SQLite so that concurrent writers wait instead of failing."""
     db = engine()

@@ -46,8 +46,12 @@ async def get_or_create(member: dict) -> dict:
     if row:
         return row
     t = now()
-    await Application.insert(Application(member=member["id"], applicant_type=forms.DEFAULT_APPLICANT_TYPE,
-                                         draft={"email": member["email"]}, created_at=t, updated_at=t))
+    try:
+        await Application.insert(Application(member=member["id"], applicant_type=forms.DEFAULT_APPLICANT_TYPE,
+                                             draft={"email": member["email"]}, created_at=t, updated_at=t))
+    except Exception as exc:  # another request created it a moment ago (unique index on member)
+        if not db.is_unique_violation(exc):
+            raise
     return await Application.select().where(Application.member == member["id"]).first()
 
 

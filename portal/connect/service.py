@@ -35,6 +35,17 @@ class Submitted:
 
 async def submit(settings: Settings, clean: dict[str, str], ip: str) -> Submitted:
     """Store a valid request and its two e-mails in one transaction; a pending one with the same ИНН is not doubled."""
+    try:
+        return await _submit(settings, clean, ip)
+    except Exception as exc:  # a concurrent request with the same ИНН won (unique index on pending ИНН)
+        if not db.is_unique_violation(exc):
+            raise
+        pending = await ConnectRequest.select(ConnectRequest.id).where(
+            (ConnectRequest.inn == clean["inn"]) & ConnectRequest.status.is_in(["new", "invited"])).first()
+        return Submitted(pending["id"], duplicate=True)
+
+
+async def _submit(settings: Settings, clean: dict[str, str], ip: str) -> Submitted:
     async with db.transaction():
         pending = await ConnectRequest.select(ConnectRequest.id).where(
             (ConnectRequest.inn == clean["inn"]) & ConnectRequest.status.is_in(["new", "invited"])

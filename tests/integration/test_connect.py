@@ -109,3 +109,15 @@ async def test_second_pending_request_with_same_inn_is_not_duplicated(client):
 async def test_connect_form_is_rate_limited_per_ip(client):
     statuses = [(await post_form(client, "/connect", {**VALID, "inn": ""})).status_code for _ in range(21)]
     assert statuses[:20] == [422] * 20 and statuses[20] == 429
+
+
+async def test_concurrent_requests_with_one_inn_store_one(client, settings):
+    import asyncio
+
+    from portal.connect import forms, service
+
+    clean = forms.validate(VALID).clean
+    results = await asyncio.gather(*(service.submit(settings, clean, "127.0.0.1") for _ in range(3)))
+    assert sorted(r.duplicate for r in results) == [False, True, True]
+    assert len({r.request_id for r in results}) == 1
+    assert await ConnectRequest.count() == 1 and await OutboxMessage.count() == 2
