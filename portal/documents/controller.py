@@ -32,7 +32,8 @@ class VerifyController(Controller):
     async def page(self, request: Request) -> object:
         value = (request.query_params.get("hash") or "").strip().lower()
         context: dict[str, Any] = {"hash": value, "result": None, "registered": None, "error": None,
-                                   "looked_up": bool(value)}
+                                   "looked_up": bool(value),
+                                   "seal_sha256": store.operator_certificate_sha256(request.app.state.settings)}
         if value:
             if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
                 context["error"] = "Хеш — 64 шестнадцатеричных символа (0–9, a–f)."
@@ -47,7 +48,8 @@ class VerifyController(Controller):
 
         upload = data.get("file")
         content = await upload.read() if isinstance(upload, UploadFile) else b""
-        context: dict[str, Any] = {"hash": "", "result": None, "registered": None, "error": None, "looked_up": True}
+        context: dict[str, Any] = {"hash": "", "result": None, "registered": None, "error": None, "looked_up": True,
+                                   "seal_sha256": store.operator_certificate_sha256(request.app.state.settings)}
         if not content:
             context["error"] = "Выберите PDF-файл документа."
             return render(request, "documents/verify.html", context, status_code=422)

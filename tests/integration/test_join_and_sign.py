@@ -361,6 +361,12 @@ async def test_verify_page_and_command(client, member, tmp_path, settings):
     assert r.status_code == 200 and "не прошёл проверку" in r.text
     r = await client.get("/verify", params={"hash": doc["document_hash"].upper()})
     assert "зарегистрирован на портале" in r.text and "Заявление о вступлении" in r.text
+    from portal.documents.seal import certificate_sha256_in
+
+    r = await client.get("/verify")
+    body = r.text.split("<main", 1)[1]
+    assert f'id="seal-sha256">{certificate_sha256_in(settings.data_dir)}<' in body  # the published fingerprint
+    assert "<section" not in r.text.split("<title>", 1)[1].split("</title>", 1)[0]
     r = await client.get("/verify", params={"hash": "xyz"})
     assert r.status_code == 422 and "64 шестнадцатеричных" in r.text
     r = await client.post("/verify", data={"_csrf_token": token}, files={"file": ("e.pdf", b"", "application/pdf")})
