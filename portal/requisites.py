@@ -18,6 +18,18 @@ def digits(value: str) -> str:
     return re.sub(r"[^0-9]", "", unicodedata.normalize("NFKC", value or ""))
 
 
+def clean_text(value: str, required_msg: str, *, min_len: int = 2, max_len: int = 300) -> str:
+    """Free text: spaces collapsed, required, within length limits."""
+    value = " ".join((value or "").split())
+    if not value:
+        raise FieldError(required_msg)
+    if len(value) < min_len:
+        raise FieldError(f"Слишком коротко: нужно не меньше {min_len} символов.")
+    if len(value) > max_len:
+        raise FieldError(f"Слишком длинно: не больше {max_len} символов.")
+    return value
+
+
 def clean_inn(value: str, length: int | None = None) -> str:
     """ИНН by python-stdnum: 10 digits for organizations, 12 for individuals and ИП."""
     raw = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", value or ""))

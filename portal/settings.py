@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Mapping
 
-from portal.pricing.tariff import Tariff, tariff_from_env
+from portal.pricing.tariff import Tariff, parse_rubles, tariff_from_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,12 +86,9 @@ def _money(environ: Mapping[str, str], name: str, default: int) -> int:
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = Decimal(raw.replace(",", ".").replace(" ", ""))
-    except InvalidOperation:
-        raise SettingsError(f"{name}: ожидается сумма в рублях / expected an amount in rubles, got {raw!r}")
-    if value < 0:
-        raise SettingsError(f"{name}: сумма не может быть отрицательной / must not be negative")
-    return int(value * 100)
+        return parse_rubles(name, raw)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def _operator_from_env(environ: Mapping[str, str]) -> OperatorRequisites:

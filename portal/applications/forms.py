@@ -19,6 +19,7 @@ from portal.requisites import (
     clean_passport,
     clean_person_name,
     clean_phone,
+    clean_text,
     clean_settlement_account,
 )
 
@@ -90,14 +91,7 @@ def _str(value: object) -> str:
 
 def _text(required_msg: str, *, min_len: int = 2, max_len: int = 300) -> Cleaner:
     def clean(value: str, data: Mapping[str, str]) -> str:
-        v = " ".join(value.split())
-        if not v:
-            raise FieldError(required_msg)
-        if len(v) < min_len:
-            raise FieldError(f"Слишком коротко: нужно не меньше {min_len} символов.")
-        if len(v) > max_len:
-            raise FieldError(f"Слишком длинно: не больше {max_len} символов.")
-        return v
+        return clean_text(value, required_msg, min_len=min_len, max_len=max_len)
 
     return clean
 

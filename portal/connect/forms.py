@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from portal.requisites import FieldError, clean_domain, clean_email, clean_inn, clean_phone
+from portal.requisites import FieldError, clean_domain, clean_email, clean_inn, clean_phone, clean_text
 
 FIELDS = ("coop_name", "inn", "contact_name", "email", "phone", "domain", "union_member", "message", "consent")
 
@@ -27,17 +27,6 @@ class ConnectForm:
         return not self.errors
 
 
-def _text(value: str, *, name: str, min_len: int, max_len: int, required_msg: str) -> str:
-    value = " ".join(value.split())
-    if not value:
-        raise FieldError(required_msg)
-    if len(value) < min_len:
-        raise FieldError(f"Слишком коротко: нужно не меньше {min_len} символов.")
-    if len(value) > max_len:
-        raise FieldError(f"Слишком длинно: не больше {max_len} символов.")
-    return value
-
-
 def empty_form() -> ConnectForm:
     return ConnectForm(values={f: "" for f in FIELDS}, errors={}, clean={})
 
@@ -53,11 +42,9 @@ def validate(data: Mapping[str, str]) -> ConnectForm:
         except FieldError as exc:
             errors[field] = str(exc)
 
-    check("coop_name", lambda v: _text(v, name="coop_name", min_len=3, max_len=300,
-                                       required_msg="Укажите название кооператива."))
+    check("coop_name", lambda v: clean_text(v, "Укажите название кооператива.", min_len=3, max_len=300))
     check("inn", lambda v: clean_inn(v, length=10))
-    check("contact_name", lambda v: _text(v, name="contact_name", min_len=2, max_len=200,
-                                          required_msg="Укажите, как к вам обращаться."))
+    check("contact_name", lambda v: clean_text(v, "Укажите, как к вам обращаться.", max_len=200))
     check("email", clean_email)
     check("phone", clean_phone)
     check("domain", lambda v: clean_domain(v) if v.strip() else "")

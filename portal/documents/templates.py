@@ -78,7 +78,6 @@ import os
 import threading
 import tomllib
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -307,9 +306,9 @@ def _kopecks(value: Any) -> int:
 
 def rub(value: Any) -> str:
     """Kopecks → ``"1 000,00 ₽"`` (Russian format; NBSP as the group separator)."""
-    from babel.numbers import format_currency
+    from portal.pricing.tariff import format_rub
 
-    return format_currency(Decimal(_kopecks(value)) / 100, "RUB", locale="ru_RU")
+    return format_rub(_kopecks(value))
 
 
 def rub_words(value: Any) -> str:

@@ -92,6 +92,25 @@
     if (el) { el.textContent = text || ""; el.hidden = !text; }
   }
 
+  /* Where a key comes from, for login and signing: a pasted key, a key file, or this browser's store.
+   * Returns seedFor(email) → the seed or null; it throws an Error with a Russian message for a bad key. */
+  function keySource(root) {
+    var pasted = root.querySelector("[data-key-paste]");
+    var file = root.querySelector("[data-key-file]");
+    var fileSeed = null;
+    file.addEventListener("change", async function () {
+      showError(root, "");
+      fileSeed = null;
+      if (!file.files.length) return;
+      if (file.files[0].size > 4096) { showError(root, "Это не файл ключа: он слишком большой."); return; }
+      try { fileSeed = parseSeed(await file.files[0].text()); } catch (e) { showError(root, e.message); }
+    });
+    return function seedFor(email) {
+      if (pasted.value.trim()) return parseSeed(pasted.value);
+      return fileSeed || load(email);
+    };
+  }
+
   /* Registration / recovery: create a key, show it once, prove it, send only the public key. */
   function initCreate(root) {
     var email = root.getAttribute("data-email");
@@ -144,10 +163,7 @@
     var form = root.closest("form");
     var nonce = root.getAttribute("data-nonce");
     var emailInput = form.querySelector("[name=email]");
-    var pasted = root.querySelector("[data-key-paste]");
-    var file = root.querySelector("[data-key-file]");
     var status = root.querySelector("[data-key-status]");
-    var fileSeed = null;
     function refresh() {
       var stored = load(emailInput.value);
       status.textContent = stored ? "Ключ для этого адреса сохранён в браузере — можно просто нажать «Войти»." :
@@ -156,23 +172,13 @@
     emailInput.addEventListener("input", refresh);
     refresh();
     if (!supported()) { showError(root, "Браузер не поддерживает вход по ключу: нужен современный браузер и HTTPS."); return; }
-    file.addEventListener("change", async function () {
-      showError(root, "");
-      fileSeed = null;
-      if (!file.files.length) return;
-      if (file.files[0].size > 4096) { showError(root, "Это не файл ключа: он слишком большой."); return; }
-      try { fileSeed = parseSeed(await file.files[0].text()); } catch (e) { showError(root, e.message); }
-    });
+    var seedFor = keySource(root);
     form.addEventListener("submit", async function (ev) {
       if (form.dataset.signed === "1") return;
       ev.preventDefault();
       showError(root, "");
       var seed = null;
-      try {
-        if (pasted.value.trim()) seed = parseSeed(pasted.value);
-        else if (fileSeed) seed = fileSeed;
-        else seed = load(emailInput.value);
-      } catch (e) { showError(root, e.message); return; }
+      try { seed = seedFor(emailInput.value); } catch (e) { showError(root, e.message); return; }
       if (!seed) { showError(root, "Укажите ключ пайщика: вставьте его или выберите файл ключа."); return; }
       form.querySelector("[name=public_key]").value = b64(await publicKeyOf(seed));
       form.querySelector("[name=signature]").value = await sign(seed, "coopauth:v1:" + nonce);
@@ -203,7 +209,7 @@
     });
   }
 
-  window.MemberKeys = { generate: generate, sign: sign, publicKeyOf: publicKeyOf, formatSeed: formatSeed,
+  window.MemberKeys = { keySource: keySource, generate: generate, sign: sign, publicKeyOf: publicKeyOf, formatSeed: formatSeed,
     parseSeed: parseSeed, load: load, store: store, forget: forget, sha256Hex: sha256Hex, b64: b64,
     hexToBytes: hexToBytes, bytesToHex: bytesToHex };
   document.addEventListener("DOMContentLoaded", function () { init(document); });

@@ -8,7 +8,7 @@
     var status = form.querySelector("[data-key-status]");
     var manual = form.querySelector("[data-key-manual]");
     var errorEl = form.querySelector("[data-key-error]");
-    var fileSeed = null;
+    var seedFor = K.keySource(form.querySelector("[data-key-source]"));
     function showError(text) { errorEl.textContent = text || ""; errorEl.hidden = !text; }
     if (K.load(email)) {
       status.textContent = "Ключ пайщика для " + email + " сохранён в этом браузере — им и будут подписаны документы.";
@@ -16,23 +16,13 @@
       status.textContent = "В этом браузере нет вашего ключа пайщика: вставьте его или выберите файл ключа.";
       manual.hidden = false;
     }
-    form.querySelector("[data-key-file]").addEventListener("change", async function (ev) {
-      showError(""); fileSeed = null;
-      var f = ev.target.files[0];
-      if (!f) return;
-      if (f.size > 4096) { showError("Это не файл ключа: он слишком большой."); return; }
-      try { fileSeed = K.parseSeed(await f.text()); } catch (e) { showError(e.message); }
-    });
     form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
       showError("");
       var pad = window.SignaturePad.get(form.querySelector("[data-signature-pad]"));
       if (pad.validate()) return;
       var seed;
-      try {
-        var pasted = form.querySelector("[data-key-paste]").value.trim();
-        seed = pasted ? K.parseSeed(pasted) : (fileSeed || K.load(email));
-      } catch (e) { showError(e.message); return; }
+      try { seed = seedFor(email); } catch (e) { showError(e.message); return; }
       if (!seed) { manual.hidden = false; showError("Укажите ключ пайщика: вставьте его или выберите файл ключа."); return; }
       var button = form.querySelector("button[type=submit]");
       button.disabled = true;

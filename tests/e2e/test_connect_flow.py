@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import time
 
 from playwright.sync_api import expect
+
+from tests.e2e.conftest import staff_page, wait_for_mail
 
 
 def fill_connect_form(page, *, inn: str, email: str, coop: str) -> None:
@@ -17,16 +18,6 @@ def fill_connect_form(page, *, inn: str, email: str, coop: str) -> None:
     page.fill("#f-domain", "заря-тест.рф")
     page.check("input[name=union_member][value=yes]")
     page.fill("#f-message", "Просим подключить.")
-
-
-def wait_for_mail(sink, to: str, subject_part: str, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for m in sink.messages:
-            if m["To"] == to and subject_part in m["Subject"]:
-                return m
-        time.sleep(0.2)
-    raise AssertionError(f"no mail to {to} with {subject_part!r}: {[(m['To'], m['Subject']) for m in sink.messages]}")
 
 
 def test_connect_from_the_portal_page_on_a_phone(live_server, new_page):
@@ -75,14 +66,7 @@ def test_connect_from_the_docs_page_then_staff_sends_the_link(live_server, new_p
     assert page.url == live_server.url + "/docs/connect/"
     assert page.errors == []
 
-    r = live_server.portal("create-staff", "reviewer@example.org", "--password", "reviewer password")
-    assert r.returncode == 0, r.stderr
-    staff = new_page()
-    staff.goto(live_server.url + "/staff/login")
-    staff.fill("#email", "reviewer@example.org")
-    staff.fill("#password", "reviewer password")
-    staff.click("button[type=submit]")
-    staff.wait_for_url(re.compile(r"^http://[^/]+/staff/?$"))
+    staff = staff_page(live_server, new_page, "reviewer@example.org", "reviewer password")
     staff.click("text=Заявки на подключение")
     staff.fill("#q", "ИЗ ДОКУМЕНТАЦИИ")  # Cyrillic search, any case
     expect(staff.locator("#results tbody tr")).to_have_count(1)
