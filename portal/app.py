@@ -16,8 +16,6 @@ from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException
 from litestar.middleware.session.client_side import CookieBackendConfig
-from litestar.plugins.htmx import HTMXPlugin
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from markupsafe import Markup, escape
 
@@ -26,6 +24,7 @@ from portal.clock import MOSCOW
 from portal.cooperatives.service import ensure_operator
 from portal.mail.service import run_sender
 from portal.settings import Settings, load_settings
+from portal.static import static_files
 from portal.web import (
     HTMX_SRI,
     HTMX_URL,
@@ -63,6 +62,7 @@ def _template_engine(settings: Settings) -> JinjaTemplateEngine:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=not settings.production,  # production does not stat a template on every render
     )
     env.globals.update(
         htmx_url=HTMX_URL,
@@ -99,14 +99,13 @@ def route_handlers(settings: Settings) -> list:
         VerifyController,
         StaffConnectController,
         pricing,
-        create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"], name="static"),
+        static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600"),
     ]
     if not settings.production:
         handlers.append(DevMailController)
     if (settings.site_dir / "index.html").exists():
-        handlers.append(
-            create_static_files_router(path="/docs", directories=[settings.site_dir], html_mode=True, name="docs")
-        )
+        handlers.append(static_files("/docs", settings.site_dir, name="docs", html_mode=True,
+                                     cache_control="public, max-age=600"))
     return handlers
 
 
@@ -144,7 +143,8 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
         route_handlers=route_handlers(settings),
         lifespan=[lifespan],
         template_config=TemplateConfig(engine=_template_engine(settings)),
-        plugins=[HTMXPlugin()],
+        # No HTMXPlugin: its request class makes every request a reference cycle (HTMXRequest ↔ HTMXDetails)
+        # that only the garbage collector frees; the portal reads htmx's headers itself (portal.web.is_htmx).
         csrf_config=CSRFConfig(
             secret=secret.hex(),
             cookie_secure=settings.production,

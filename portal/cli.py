@@ -52,24 +52,28 @@ def migrate() -> None:
 @main.command()
 @click.option("--host", default=None, help="Адрес (по умолчанию $HOST или 127.0.0.1)")
 @click.option("--port", default=None, type=int, help="Порт (по умолчанию $PORT или 8000)")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="Число процессов (по умолчанию $PORTAL_WORKERS или число ядер)")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Применить миграции, собрать документацию (если её нет) и запустить портал."""
     import os
 
-    import uvicorn
+    from portal import docs_site, server
+    from portal.documents.seal import ensure_seal_identity
 
-    from portal import docs_site
-    from portal.app import create_app
-
+    host = host or os.environ.get("HOST", "127.0.0.1")
+    port = port or int(os.environ.get("PORT", "8000"))
+    workers = workers or int(os.environ.get("PORTAL_WORKERS", "0") or 0) or server.default_workers()
+    os.environ["PORT"] = str(port)  # the workers read the same settings (PORTAL_BASE_URL defaults to this port)
     settings = _settings()
     asyncio.run(_migrate(settings))
+    ensure_seal_identity(settings.data_dir, settings.operator.name_short)  # once, before the workers start
     try:
         docs_site.ensure_built(settings.site_dir)
     except Exception as exc:  # the portal still serves without the docs
         click.echo(f"Документация не собрана / docs not built: {exc}", err=True)
-    host = host or os.environ.get("HOST", "127.0.0.1")
-    port = port or int(os.environ.get("PORT", "8000"))
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+    click.echo(f"Портал: http://{host}:{port} — granian, процессов: {workers}")
+    server.run(settings, host, port, workers)
 
 
 @main.command("create-staff")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import sqlite3
-from typing import AsyncIterator
+from typing import Any
 
+import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 from piccolo.table import Table
 
 from portal.settings import Settings
@@ -30,6 +31,91 @@ def all_tables() -> list[type[Table]]:
     ]
 
 
+POOL_SIZE = 4
+
+
+class _PooledConnection:
+    """A connection lent by the pool to a transaction: Piccolo closes it at the end, which gives it back."""
+
+    def __init__(self, connection: aiosqlite.Connection, engine: "PooledSQLiteEngine"):
+        self._connection = connection
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    async def close(self) -> None:
+        await self._engine.release(self._connection)
+
+
+class PooledSQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLite engine opens a connection (and a thread) for every query; this one keeps a few open.
+
+    The pool lives between start_connection_pool() and close_connection_pool(), in one event loop; outside
+    of it (migrations, commands) queries fall back to Piccolo's connection per query.
+    """
+
+    def __init__(self, path: str, **kwargs: Any):
+        super().__init__(path=path, **kwargs)
+        self._idle: asyncio.LifoQueue[aiosqlite.Connection] | None = None
+        self._all: list[aiosqlite.Connection] = []
+        self.connections_opened = 0
+
+    async def _open(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(**self.connection_kwargs)
+        connection.row_factory = dict_factory  # type: ignore[assignment]
+        await connection.execute("PRAGMA foreign_keys = 1")
+        self.connections_opened += 1
+        return connection
+
+    async def start_connection_pool(self, max_size: int = POOL_SIZE) -> None:
+        self._idle = asyncio.LifoQueue()
+        for _ in range(max_size):
+            connection = await self._open()
+            self._all.append(connection)
+            self._idle.put_nowait(connection)
+
+    async def close_connection_pool(self) -> None:
+        connections, self._all, self._idle = self._all, [], None
+        for connection in connections:
+            await connection.close()
+
+    async def acquire(self) -> aiosqlite.Connection:
+        assert self._idle is not None
+        return await self._idle.get()
+
+    async def release(self, connection: aiosqlite.Connection) -> None:
+        if self._idle is None or connection not in self._all:
+            await connection.close()
+            return
+        if connection.in_transaction:  # a cancelled request left its transaction open
+            await connection.rollback()
+        self._idle.put_nowait(connection)
+
+    async def get_connection(self):
+        if self._idle is None:
+            return await super().get_connection()
+        return _PooledConnection(await self.acquire(), self)
+
+    async def _run_in_new_connection(self, query: str, args: list[Any] | None = None, query_type: str = "generic",
+                                     table: Any = None):
+        if self._idle is None:
+            return await super()._run_in_new_connection(query, args, query_type, table)
+        connection = await self.acquire()
+        try:
+            async with connection.execute(query, args or []) as cursor:
+                return await cursor.fetchall()
+        finally:
+            await self.release(connection)
+
+    async def _run_in_existing_connection(self, connection, query: str, args: list[Any] | None = None,
+                                          query_type: str = "generic", table: Any = None):
+        if not isinstance(connection, _PooledConnection):
+            return await super()._run_in_existing_connection(connection, query, args, query_type, table)
+        async with connection.execute(query, args or []) as cursor:  # foreign keys are on since the connection opened
+            return await cursor.fetchall()
+
+
 def make_engine(settings: Settings) -> Engine:
     if settings.is_postgres:
         return PostgresEngine(config={"dsn": settings.database_url}, extensions=())
@@ -37,7 +123,8 @@ def make_engine(settings: Settings) -> Engine:
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as conn:  # WAL is persistent in the file
         conn.execute("PRAGMA journal_mode=WAL")
-    return SQLiteEngine(path=str(path), timeout=30)
+    # isolation_level None (Piccolo's default): autocommit, transactions are explicit BEGIN … COMMIT.
+    return PooledSQLiteEngine(path=str(path), timeout=30)
 
 
 def configure_database(settings: Settings) -> Engine:
@@ -69,13 +156,20 @@ async def migrate() -> None:
 
 
 async def start(settings: Settings) -> None:
-    if settings.is_postgres:
-        await engine().start_connection_pool(min_size=1, max_size=10)
+    """Open the connection pool of this process (SQLite: a few kept connections; PostgreSQL: asyncpg's pool)."""
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.start_connection_pool(min_size=1, max_size=10)
+    elif isinstance(db, PooledSQLiteEngine):
+        await db.start_connection_pool()
 
 
 async def stop(settings: Settings) -> None:
-    if settings.is_postgres:
-        await engine().close_connection_pool()
+    db = engine()
+    if isinstance(db, PostgresEngine) and db.pool is not None:
+        await db.close_connection_pool()
+    elif isinstance(db, PooledSQLiteEngine):
+        await db.close_connection_pool()
 
 
 def is_unique_violation(exc: BaseException) -> bool:

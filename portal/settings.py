@@ -58,6 +58,8 @@ class Settings:
     operator: OperatorRequisites = field(default_factory=OperatorRequisites)
     tariff: Tariff = field(default_factory=Tariff)
     mail_poll_seconds: float = 2.0
+    access_log: bool = True
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @property
     def production(self) -> bool:
@@ -140,6 +142,33 @@ def _dev_secret(data_dir: Path) -> str:
     return secret
 
 
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: ожидается 1 или 0 / expected 1 or 0, got {raw!r}")
+
+
+def _trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """PORTAL_TRUSTED_PROXIES: addresses or networks (CIDR) whose X-Forwarded-For is believed."""
+    import ipaddress
+
+    raw = environ.get("PORTAL_TRUSTED_PROXIES", "").strip()
+    if not raw:
+        return Settings.trusted_proxies
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(f"PORTAL_TRUSTED_PROXIES: {item!r} — не адрес и не сеть / not an address or CIDR")
+    return items
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = environ.get("PORTAL_ENV", "dev").strip() or "dev"
@@ -185,4 +214,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         site_dir=Path(environ.get("PORTAL_SITE_DIR", str(defaults.site_dir))).resolve(),
         operator=operator,
         tariff=tariff,
+        access_log=_flag(environ, "PORTAL_ACCESS_LOG", defaults.access_log),
+        trusted_proxies=_trusted_proxies(environ),
     )

@@ -8,7 +8,7 @@ from litestar.params import FromPath
 from portal.accounts.tables import Member
 from portal.applications import forms, service
 from portal.applications.tables import Application
-from portal.cabinet.controller import pdf_response
+from portal.documents.download import pdf_response
 from portal.documents import store
 from portal.web import PageError, render, staff_guard
 
@@ -49,8 +49,8 @@ class StaffApplicationsController(Controller):
         return render(request, "applications/staff_detail.html", context)
 
     @get("/documents/{document_id:int}")
-    async def document_pdf(self, document_id: FromPath[int]) -> Response:
+    async def document_pdf(self, request: Request, document_id: FromPath[int]) -> Response:
         doc = await store.pdf_of(document_id)
         if doc is None:
             raise PageError(status_code=404, detail="Такого документа нет.")
-        return pdf_response(doc)
+        return pdf_response(request, doc)

@@ -12,6 +12,7 @@ from litestar.params import Body, FromPath
 from portal.accounts.controller import current_member, member_guard
 from portal.applications import forms, service
 from portal.documents import store
+from portal.documents.download import pdf_response
 from portal.documents.render import render_html
 from portal.web import PageError, is_htmx, redirect, render
 
@@ -40,15 +41,6 @@ def current_step(application: dict) -> str:
         return "fees"
     form = forms.validate(application["applicant_type"], service.draft_of(application))
     return "signature" if form.valid else "application"
-
-
-def pdf_response(doc: dict) -> Response:
-    return Response(
-        doc["pdf"],
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{doc["template_id"]}-{doc["id"]}.pdf"',
-                 "Cache-Control": "private, no-store"},
-    )
 
 
 class CabinetController(Controller):
@@ -190,4 +182,4 @@ class CabinetController(Controller):
         doc = await store.pdf_of(document_id, member_id=member["id"])
         if doc is None:
             raise PageError(status_code=404, detail="Такого документа нет.")
-        return pdf_response(doc)
+        return pdf_response(request, doc)

@@ -97,7 +97,11 @@ async def list_requests(status: str | None = None, query: str = "") -> list[dict
 
 
 async def counts() -> dict[str, int]:
-    return {s: await ConnectRequest.count().where(ConnectRequest.status == s) for s in STATUS_LABELS}
+    from piccolo.query.functions.aggregate import Count
+
+    rows = await ConnectRequest.select(ConnectRequest.status, Count(alias="n")).group_by(ConnectRequest.status)
+    found = {row["status"]: row["n"] for row in rows}
+    return {s: found.get(s, 0) for s in STATUS_LABELS}
 
 
 async def get(request_id: int) -> dict | None:

@@ -156,7 +156,7 @@ async def documents_of(member_id: int) -> list[dict]:
 
 async def pdf_of(document_id: int, member_id: int | None = None) -> dict | None:
     """The stored PDF; with member_id, only that member's own document."""
-    q = Document.select(Document.id, Document.pdf, Document.template_id, Document.member).where(
+    q = Document.select(Document.id, Document.pdf, Document.pdf_sha256, Document.template_id, Document.member).where(
         Document.id == document_id)
     if member_id is not None:
         q = q.where(Document.member == member_id)

@@ -61,13 +61,9 @@ class StaffConsoleController(Controller):
 
     @get("/")
     async def console(self, request: Request) -> object:
-        from portal.connect.service import counts
-
-        from portal.applications.tables import Application
-
-        applications = {s: await Application.count().where(Application.status == s) for s in ("draft", "signed")}
-        context = {"staff_email": request.session.get("staff_email", ""), "connect_counts": await counts(),
-                   "applications": applications}
+        counts = await service.queue_counts()
+        context = {"staff_email": request.session.get("staff_email", ""),
+                   "connect_counts": counts["connect_requests"], "applications": counts["applications"]}
         return render(request, "staff/index.html", context)
 
 

@@ -58,30 +58,81 @@ def test_migrate_and_create_staff(tmp_path, backend, request):
     assert r.returncode == 0, r.stderr
 
 
-def test_serve_answers_healthz_and_pages(tmp_path, session_site):
+def start_serve(tmp_path, site, *args: str, **env: str) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
-    env = {**os.environ, "PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SITE_DIR": str(session_site), "PORTAL_DATABASE_URL": ""}
-    proc = subprocess.Popen([PORTAL, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+    log = tmp_path / f"serve-{port}.log"
+    full_env = {**os.environ, "PORTAL_DATA_DIR": str(tmp_path / "data"), "PORTAL_SITE_DIR": str(site),
+                "PORTAL_DATABASE_URL": "", **env}
+    proc = subprocess.Popen([PORTAL, "serve", "--port", str(port), *args], env=full_env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+                assert r.read() == b'{"status":"ok"}'
+                return proc, base, log
+        except OSError:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "portal did not start"
+            time.sleep(0.2)
+
+
+def stop_serve(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_serve_answers_healthz_and_pages(tmp_path, session_site):
+    proc, base, log = start_serve(tmp_path, session_site, "--workers", "2")
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
-                    assert r.read() == b'{"status":"ok"}'
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.monotonic() < deadline, "portal did not start"
-                time.sleep(0.2)
         for path, text in [("/", "Кооперативная экономика"), ("/docs/", "ВОСХОД"), ("/staff/login", "Вход для сотрудников")]:
             with urllib.request.urlopen(base + path, timeout=5) as r:
                 assert r.status == 200
                 assert text in r.read().decode()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_serve(proc)
+    output = log.read_text()
+    assert "granian, процессов: 2" in output and "worker-2" in output
+    assert '"GET /docs/ HTTP/1.1" 200' in output  # the access log, with the path as requested
+    assert "Granian shutdown completed" in output
+
+
+def _submit_connect_form(base: str, forwarded_for: str, inn: str) -> None:
+    import httpx
+
+    from tests.integration.test_connect import VALID
+
+    with httpx.Client(base_url=base) as c:
+        c.get("/connect")
+        r = c.post("/connect", data={**VALID, "inn": inn, "_csrf_token": c.cookies["csrftoken"]},
+                   headers={"X-Forwarded-For": forwarded_for})
+        assert r.status_code == 303, r.text
+
+
+def _stored_ips(tmp_path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "portal.sqlite3") as conn:
+        return [row[0] for row in conn.execute("SELECT ip FROM connect_request ORDER BY id")]
+
+
+def test_client_address_comes_from_trusted_proxies_only(tmp_path, session_site):
+    """Behind a proxy the visitor's address is the one the proxy saw; a header from anyone else is ignored."""
+    proc, base, log = start_serve(tmp_path, session_site, "--workers", "1", PORTAL_ACCESS_LOG="0",
+                                  PORTAL_TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.1")
+    try:
+        _submit_connect_form(base, "198.51.100.23, 10.1.2.3", "7707083893")
+    finally:
+        stop_serve(proc)
+    assert _stored_ips(tmp_path) == ["198.51.100.23"]
+    assert "GET /connect" not in log.read_text()  # PORTAL_ACCESS_LOG=0
+    proc, base, _ = start_serve(tmp_path, session_site, "--workers", "1", PORTAL_TRUSTED_PROXIES="10.0.0.1")
+    try:
+        _submit_connect_form(base, "198.51.100.99", "7736050003")  # the peer, 127.0.0.1, is not a trusted proxy
+    finally:
+        stop_serve(proc)
+    assert _stored_ips(tmp_path) == ["198.51.100.23", "127.0.0.1"]
 
 
 def test_production_refuses_operator_requisites_that_fail_their_checksums(tmp_path):

@@ -344,6 +344,13 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     assert len(ids) == 4 and "Иванова Мария Петровна" in r.text
     r = await client.get(f"/staff/documents/{ids[0]}")
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    # Personal: cached only by the browser, revalidated by the PDF's SHA-256.
+    sha = (await Document.select(Document.pdf_sha256).where(Document.id == int(ids[0])).first())["pdf_sha256"]
+    assert r.headers["etag"] == f'"{sha}"' and r.headers["cache-control"] == "private, no-cache"
+    r = await client.get(f"/staff/documents/{ids[0]}", headers={"If-None-Match": f'"{sha}"'})
+    assert r.status_code == 304 and r.content == b""
+    r = await client.get(f"/staff/documents/{ids[0]}", headers={"If-None-Match": '"0000"'})
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
 
 
 async def test_verify_page_and_command(client, member, tmp_path, settings):
