@@ -9,6 +9,10 @@ No price is typed by hand in Markdown. Pages use
 The tariff is the one the portal would use: ``tariff_from_env(os.environ)``, i.e. the defaults
 of :class:`~portal.pricing.tariff.Tariff` unless ``PORTAL_TARIFF_*`` variables are set, so the
 docs follow the settings. A bad variable or an unknown placeholder fails the build.
+
+``site_url`` (canonical links, sitemap) follows ``PORTAL_BASE_URL`` the same way: the portal
+serves the site under ``<PORTAL_BASE_URL>/docs/``. :mod:`portal.docs_site` builds with both set
+from the portal's settings and rebuilds when they change.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from portal.docs_site import base_url_from_env, site_url  # noqa: E402
 from portal.pricing.tariff import (  # noqa: E402
     Statement,
     Tariff,
@@ -49,6 +54,7 @@ def _load_tariff() -> Tariff:
 def on_config(config, **kwargs):
     global _tariff
     _tariff = _load_tariff()
+    config["site_url"] = site_url(base_url_from_env(os.environ))
     return config
 
 

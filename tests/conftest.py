@@ -43,6 +43,25 @@ def _migrate(settings: Settings) -> None:
         pool.submit(asyncio.run, run()).result()
 
 
+# Tests put their data in temporary directories: a run must not leave the portal's default data dir behind.
+_DEFAULT_DATA = ("var", "var/secret_key", "var/portal.sqlite3")
+_existed_before: dict[str, bool] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _existed_before.update({name: (Path.cwd() / name).exists() for name in _DEFAULT_DATA})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    created = [name for name, existed in _existed_before.items() if not existed and (Path.cwd() / name).exists()]
+    if created:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("!", f"the run created {', '.join(created)} in {Path.cwd()} "
+                               "(tests must use temporary data dirs)", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps a loop running in the main thread until its session ends."""
     items.sort(key=lambda item: "/e2e/" in str(item.path))

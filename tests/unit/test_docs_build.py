@@ -15,15 +15,25 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from portal.pricing.tariff import compute, format_rub, tariff_from_env, worked_examples  # noqa: E402
+from portal import docs_site  # noqa: E402
+from portal.pricing.tariff import (  # noqa: E402
+    ENV_VARIABLES, Tariff, compute, format_rub, tariff_from_env, worked_examples,
+)
 
 PAGES = ["connection", "pricing", "installation", "connect", "faq", "staff"]
 
 
+def _default_env() -> dict[str, str]:
+    """The environment without the settings the site follows: the defaults' tariff and base URL."""
+    followed = {*ENV_VARIABLES, "PORTAL_BASE_URL", "PORT"}
+    return {k: v for k, v in os.environ.items() if k not in followed} | {"NO_MKDOCS_2_WARNING": "1"}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
+    """`mkdocs build --strict` as `make docs` runs it (the hook reads the environment itself)."""
     site_dir = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    env = _default_env()
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
         cwd=REPO_ROOT,
@@ -48,7 +58,8 @@ def test_pages_exist(site: Path):
 
 
 def test_pricing_page_shows_numbers_from_the_module(site: Path):
-    tariff = tariff_from_env(os.environ)  # what the hook used
+    tariff = tariff_from_env(_default_env())  # what the hook used
+    assert tariff == Tariff()
     page = _text(site / "pricing" / "index.html")
     assert "{{" not in page and "pricing:examples" not in page
     assert format_rub(tariff.base_fee_kopecks) in page
@@ -128,17 +139,87 @@ def test_navigation_order(site: Path):
     assert positions == sorted(positions)
 
 
-def test_ensure_built_rebuilds_only_when_sources_changed(tmp_path):
-    import os
-    import time
+def test_canonical_links_follow_the_base_url(site: Path):
+    page = (site / "pricing" / "index.html").read_text(encoding="utf-8")
+    assert '<link rel="canonical" href="http://127.0.0.1:8000/docs/pricing/">' in page
 
-    from portal import docs_site
 
+def _copy_sources(root: Path) -> Path:
+    for path in docs_site.sources():
+        target = root / path.relative_to(REPO_ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    return root
+
+
+def test_stamp_follows_the_content_not_the_file_times(tmp_path):
+    root = _copy_sources(tmp_path / "checkout")
+    base = "http://127.0.0.1:8000"
+    first = docs_site.stamp(Tariff(), base, root)
+    assert first == docs_site.stamp(Tariff(), base, REPO_ROOT)  # paths are relative to the checkout
+    for path in docs_site.sources(root):  # an old checkout, or one just cloned: same content, same stamp
+        os.utime(path, (0, 0))
+    assert docs_site.stamp(Tariff(), base, root) == first
+    (root / "docs_hooks" / "__pycache__").mkdir()
+    (root / "docs_hooks" / "__pycache__" / "pricing.cpython-311.pyc").write_bytes(b"generated")
+    assert docs_site.stamp(Tariff(), base, root) == first  # what Python writes is not a source
+    assert docs_site.stamp(Tariff(base_fee_kopecks=200_000), base, root) != first
+    assert docs_site.stamp(Tariff(), "https://portal.example.ru", root) != first
+    page = root / "docs" / "pricing.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nЕщё одна строка.\n", encoding="utf-8")
+    assert docs_site.stamp(Tariff(), base, root) != first
+
+
+def test_ensure_built_rebuilds_only_when_the_tariff_or_sources_differ(tmp_path, monkeypatch):
+    """The portal's tariff comes from PORTAL_TARIFF_*: the docs are rebuilt when it differs from the built one."""
+    for name in (*ENV_VARIABLES, "PORTAL_BASE_URL", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    builds = []
+    real_build = docs_site.build
+
+    def counting_build(*args, **kwargs):
+        builds.append(kwargs.get("tariff"))
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(docs_site, "build", counting_build)
     site = tmp_path / "site"
-    assert docs_site.ensure_built(site)
-    index = site / "index.html"
-    first = index.stat().st_mtime
-    assert docs_site.ensure_built(site) and index.stat().st_mtime == first  # up to date: not rebuilt
-    old = time.time() - 3600
-    os.utime(index, (old, old))  # the sources are now newer than the site
-    assert docs_site.ensure_built(site) and index.stat().st_mtime > old
+    pricing = site / "pricing" / "index.html"
+
+    assert docs_site.ensure_built(site) and len(builds) == 1  # nothing there: built
+    assert format_rub(150_000) in _text(pricing)
+    assert docs_site.ensure_built(site) and len(builds) == 1  # same tariff: not rebuilt
+    for path in site.rglob("*"):  # however old the built files are
+        os.utime(path, (0, 0))
+    assert docs_site.ensure_built(site) and len(builds) == 1
+
+    monkeypatch.setenv("PORTAL_TARIFF_BASE_FEE", "2000")
+    assert docs_site.ensure_built(site) and len(builds) == 2  # the portal now runs with another tariff
+    assert builds[-1] == Tariff(base_fee_kopecks=200_000)
+    page = _text(pricing)
+    assert format_rub(200_000) in page and format_rub(150_000) not in page  # «2 000,00 ₽»
+    assert docs_site.ensure_built(site) and len(builds) == 2
+
+    settings_tariff = Tariff(base_fee_kopecks=200_000)  # what `portal serve` passes: its settings' tariff
+    assert docs_site.ensure_built(site, tariff=settings_tariff) and len(builds) == 2
+    assert docs_site.ensure_built(site, tariff=settings_tariff, base_url="https://portal.example.ru")
+    assert len(builds) == 3
+    assert 'href="https://portal.example.ru/docs/pricing/"' in pricing.read_text(encoding="utf-8")
+
+    (site / docs_site.STAMP_NAME).write_text("a site built by hand\n")
+    assert docs_site.ensure_built(site, tariff=settings_tariff, base_url="https://portal.example.ru")
+    assert len(builds) == 4
+
+
+def test_docs_command_builds_with_the_settings_tariff(tmp_path):
+    """`portal docs` with PORTAL_TARIFF_BASE_FEE=2000 shows 2 000 ₽, as /pricing does."""
+    portal = Path(sys.executable).with_name("portal")
+    site = tmp_path / "site"
+    env = {**_default_env(), "PORTAL_TARIFF_BASE_FEE": "2000", "PORTAL_SITE_DIR": str(site),
+           "PORTAL_DATA_DIR": str(tmp_path / "data"), "PORTAL_BASE_URL": "https://portal.example.ru/"}
+    result = subprocess.run([str(portal), "docs"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    page = _text(site / "pricing" / "index.html")
+    assert format_rub(200_000) in page and "2\xa0000" in page
+    assert 'href="https://portal.example.ru/docs/pricing/"' in page
+    tariff = Tariff(base_fee_kopecks=200_000)
+    assert docs_site.built_stamp(site) == docs_site.stamp(tariff, "https://portal.example.ru")
