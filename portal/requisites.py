@@ -60,22 +60,58 @@ def clean_phone(value: str) -> str:
     return "+7" + d
 
 
-_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# --- e-mail -------------------------------------------------------------------------------------
+
+import string  # noqa: E402
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email  # noqa: E402
+
+_EMAIL_MALFORMED = "Адрес почты выглядит неверно — нужен вид name@example.ru."
+# What may stand before the @ unquoted (RFC 5322 atext and the dot); other ASCII, such as , ; ( ) < > " \,
+# would turn one address into several recipients or a broken header. Letters beyond ASCII are allowed.
+_LOCAL_ASCII = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~.")
 
 
 def clean_email(value: str) -> str:
-    email = (value or "").strip()
+    """One mailbox, checked by email-validator (no DNS): a plain local part (Cyrillic allowed), a real domain.
+
+    Quoted local parts, IP addresses in brackets, display names and reserved domains (.local, .test …) are
+    refused. Stored lowercased with the domain in IDNA: Maria@Пример.РФ → maria@xn--e1afmkfd.xn--p1ai.
+    """
+    email = (value or "").strip().lower()  # one case: Maria@ and maria@ are one person
     if not email:
         raise FieldError("Укажите адрес электронной почты.")
-    if len(email) > 254 or not _EMAIL_RE.match(email):
-        raise FieldError("Адрес почты выглядит неверно — нужен вид name@example.ru.")
-    local, _, domain = email.rpartition("@")
-    domain = domain.rstrip(".")
+    if any(c.isspace() for c in email):
+        raise FieldError(_EMAIL_MALFORMED)
+    local, at, domain = email.rpartition("@")
+    domain = domain.rstrip(".")  # «name@coop.ru.», the fully qualified form, is the same address
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        raise FieldError("Адрес почты в кавычках не подходит — укажите обычный адрес вида name@example.ru.")
+    if not at or not local or "@" in local or len(email) > 254 or len(local) > 64:
+        raise FieldError(_EMAIL_MALFORMED)
+    if domain.startswith("["):
+        raise FieldError("После @ нужен домен, а не IP-адрес — например, name@example.ru.")
+    if "." not in domain[1:-1]:
+        raise FieldError(_EMAIL_MALFORMED)
+    bad = "".join(dict.fromkeys(c for c in local if c.isascii() and c not in _LOCAL_ASCII))
+    if bad:
+        shown = ", ".join(f"«{c}»" for c in bad)
+        raise FieldError(f"В адресе почты до @ недопустимые символы: {shown} — нужен вид name@example.ru.")
     try:
-        domain = idna.encode(domain, uts46=True).decode()
-    except idna.IDNAError:
+        validate_email(f"postmaster@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        if domain.rsplit(".", 1)[-1] in SPECIAL_USE_DOMAIN_NAMES:
+            raise FieldError("На такой домен почту из интернета не доставить — укажите настоящий адрес.")
         raise FieldError("В адресе почты неверный домен.")
-    return f"{local}@{domain}".lower()  # stored and compared in one case: Maria@ and maria@ are one person
+    try:
+        checked = validate_email(f"{local}@{domain}", check_deliverability=False, allow_quoted_local=False,
+                                 allow_domain_literal=False, allow_display_name=False, allow_empty_local=False)
+    except EmailNotValidError:
+        raise FieldError(_EMAIL_MALFORMED)
+    result = f"{checked.local_part}@{checked.ascii_domain}".lower()
+    if len(result) > 254:  # the IDNA form of a long Cyrillic domain
+        raise FieldError(_EMAIL_MALFORMED)
+    return result
 
 
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

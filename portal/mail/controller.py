@@ -1,5 +1,6 @@
 from litestar import Controller, Request, get
 
+from portal.mail.service import visible_body
 from portal.mail.tables import OutboxMessage
 from portal.web import render
 
@@ -11,5 +12,6 @@ class DevMailController(Controller):
 
     @get("/")
     async def outbox(self, request: Request) -> object:
-        messages = await OutboxMessage.select().order_by(OutboxMessage.id, ascending=False).limit(200)
+        rows = await OutboxMessage.select().order_by(OutboxMessage.id, ascending=False).limit(200)
+        messages = [{**row, "body_text": visible_body(row["body_text"])} for row in rows]
         return render(request, "dev/mail.html", {"messages": messages})

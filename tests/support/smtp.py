@@ -8,8 +8,11 @@
         body = msg.get_body(("plain",)).get_content()
 
 ``set_failure("451 4.3.0 Try again later")`` makes it refuse every message (an
-outage the outbox must survive); ``set_failure(None)`` heals it. ``stop()`` then
-``start()`` again keeps the same port.
+outage the outbox must survive); ``set_failure(None)`` heals it.
+``refuse_recipient("gone@example.org")`` answers RCPT TO for that address with
+``550 5.1.1`` (or the reply given) while other recipients are accepted;
+``refuse_recipient(addr, None)`` accepts it again. ``stop()`` then ``start()``
+again keeps the same port.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
+        refusal = self.sink._refused.get(address.lower())
+        if refusal is not None:
+            return refusal
+        # What aiosmtpd does without this hook.
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
         failure = self.sink._failure
         if failure is not None:
@@ -60,6 +72,7 @@ class SmtpSink:
         self._cond = threading.Condition()
         self._envelopes: list[Envelope] = []
         self._failure: str | None = None
+        self._refused: dict[str, str] = {}
         self._controller: Controller | None = None
 
     # --- lifecycle ------------------------------------------------------------
@@ -92,6 +105,13 @@ class SmtpSink:
     def set_failure(self, reply: str | None) -> None:
         """Answer DATA with ``reply`` (e.g. ``"451 4.3.0 Try again later"``) instead of 250."""
         self._failure = reply
+
+    def refuse_recipient(self, address: str, reply: str | None = "550 5.1.1 Mailbox unavailable") -> None:
+        """Answer RCPT TO ``address`` with ``reply`` (``None``: accept it again); other recipients still pass."""
+        if reply is None:
+            self._refused.pop(address.lower(), None)
+        else:
+            self._refused[address.lower()] = reply
 
     # --- received mail ----------------------------------------------------------
     def _add(self, envelope: Envelope) -> None:

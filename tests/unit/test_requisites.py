@@ -229,6 +229,75 @@ def test_email_empty_is_refused(typed):
     assert refused(clean_email, typed) == "Укажите адрес электронной почты."
 
 
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("postmaster,someone@example.org", "«,»"),  # was delivered to two recipients
+        ('"><img/src=x>@example.org', "«\"», «>», «<»"),  # made the sender raise
+        ("a;b@example.org", "«;»"),
+        ("a(comment)b@example.org", "«(», «)»"),
+        ("<maria@example.org>", "«<»"),
+        ("a\\b@example.org", "«\\»"),
+        ("a[1]@example.org", "«[», «]»"),
+    ],
+)
+def test_email_characters_that_split_or_break_an_address_are_refused(typed, shown):
+    message = refused(clean_email, typed)
+    assert shown in message and "name@example.ru" in message
+
+
+@pytest.mark.parametrize("typed", ['"john"@example.org', '"john doe"@example.org', '"a,b"@example.org'])
+def test_email_quoted_local_part_is_refused(typed):
+    message = refused(clean_email, typed)
+    assert ("кавычках" in message or "выглядит неверно" in message) and "name@example.ru" in message
+
+
+def test_email_ip_address_instead_of_domain_is_refused():
+    assert "IP-адрес" in refused(clean_email, "maria@[192.0.2.1]")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Мария <maria@example.org>",  # a display name
+        "maria@example.org, ivan@example.org",
+        "a..b@example.org",
+        ".a@example.org",
+        "a.@example.org",
+        "a\u200b@example.org",  # an invisible character
+        "maria@example.org\nBcc: x@example.org",
+    ],
+)
+def test_email_other_exotic_forms_are_refused(typed):
+    assert "name@example.ru" in refused(clean_email, typed)
+
+
+@pytest.mark.parametrize("typed", ["a@coop.local", "a@voskhod.localhost", "a@x.test", "a@x.invalid", "a@x.onion"])
+def test_email_reserved_domains_are_refused(typed):
+    assert "настоящий адрес" in refused(clean_email, typed)
+
+
+@pytest.mark.parametrize("typed", ["a@coop.123", "a@co_op.ru", "a@xn--zz.ru"])
+def test_email_more_bad_domains_are_refused(typed):
+    assert refused(clean_email, typed) == "В адресе почты неверный домен."
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("user@кооп.рф", "user@xn--j1aiae.xn--p1ai"),
+        ("почта@кооп.рф", "почта@xn--j1aiae.xn--p1ai"),  # a Cyrillic mailbox (SMTPUTF8)
+        ("ПОЧТА@Кооп.РФ", "почта@xn--j1aiae.xn--p1ai"),
+        ("user@xn--j1aiae.xn--p1ai", "user@xn--j1aiae.xn--p1ai"),  # already stored form: unchanged
+        ("o'brien+coop@example.org", "o'brien+coop@example.org"),
+        ("a-b_c.d@sub.example.org", "a-b_c.d@sub.example.org"),
+    ],
+)
+def test_email_internationalized_and_plain_forms_are_kept(typed, stored):
+    assert clean_email(typed) == stored
+    assert clean_email(stored) == stored  # cleaning the stored form again changes nothing
+
+
 # --- domain --------------------------------------------------------------------------------------
 
 
