@@ -15,7 +15,8 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.middleware import DefineMiddleware
+from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 from markupsafe import Markup, escape
 
@@ -23,6 +24,9 @@ from portal import db
 from portal.clock import MOSCOW
 from portal.cooperatives.service import ensure_operator
 from portal.mail.service import run_sender
+from portal.request import Portal, PortalRequest, before_request
+from portal.sessions.middleware import SessionMiddleware
+from portal.sessions.store import make_store
 from portal.settings import Settings, load_settings
 from portal.static import static_files
 from portal.web import (
@@ -56,6 +60,20 @@ def date_ru(value: dt.date | None) -> str:
     return value.strftime("%d.%m.%Y") if value else ""
 
 
+def current_user(request) -> dict | None:
+    """Who is logged in on this request, for the header of every page (from the session, no query)."""
+    session = request.scope.get("session") if request is not None else None
+    if not isinstance(session, dict):
+        return None
+    if session.get("staff_id"):
+        return {"label": session.get("staff_email", ""), "home": "/staff/", "home_label": "Консоль",
+                "logout": "/staff/logout", "logout_all": "/staff/logout/all"}
+    if session.get("member_id"):
+        return {"label": session.get("member_email", ""), "home": "/cabinet", "home_label": "Кабинет",
+                "logout": "/logout", "logout_all": "/logout/all"}
+    return None
+
+
 def _template_engine(settings: Settings) -> JinjaTemplateEngine:
     env = Environment(
         loader=FileSystemLoader(str(PACKAGE_DIR / "templates")),
@@ -70,6 +88,7 @@ def _template_engine(settings: Settings) -> JinjaTemplateEngine:
         operator_name=settings.operator.name_short,
         operator_short=settings.operator.name_short,
         dev_mode=not settings.production,
+        current_user=current_user,
     )
     env.filters.update(linkify=linkify, datetime_ru=datetime_ru, date_ru=date_ru)
     return JinjaTemplateEngine.from_environment(env)
@@ -118,7 +137,7 @@ async def startup(settings: Settings) -> None:
     ensure_seal_identity(settings.data_dir, settings.operator.name_short)
 
 
-def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True) -> Litestar:
+def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True) -> Portal:
     settings = settings or load_settings()
     db.configure_database(settings)
 
@@ -139,7 +158,8 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
             await asyncio.to_thread(shutdown_pool)
 
     secret = settings.secret_bytes
-    app = Litestar(
+    store = make_store(settings)
+    app = Portal(
         route_handlers=route_handlers(settings),
         lifespan=[lifespan],
         template_config=TemplateConfig(engine=_template_engine(settings)),
@@ -149,25 +169,21 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
             secret=secret.hex(),
             cookie_secure=settings.production,
             cookie_samesite="lax",
-            exclude=["/healthz"],
         ),
+        # Sessions and rate-limit counters live in the shared store, so every process sees the same ones.
+        stores=StoreRegistry(default_factory=store.with_namespace),
         before_send=[security_headers(settings.production)],
-        middleware=[
-            CookieBackendConfig(
-                secret=secret,
-                key="portal_session",
-                httponly=True,
-                samesite="lax",
-                secure=settings.production,
-                max_age=60 * 60 * 12,
-            ).middleware,
-        ],
+        middleware=[DefineMiddleware(SessionMiddleware, store=store.with_namespace("sessions"),
+                                     secure=settings.production)],
         exception_handlers={
             HTTPException: http_exception_handler,
             LoginRequired: login_required_handler,
             Exception: internal_error_handler,
         },
         request_max_body_size=5 * 1024 * 1024,
+        request_class=PortalRequest,
+        before_request=before_request,
+        openapi_config=None,  # no JSON API for the pages: no schema listing the staff routes
         debug=False,
     )
     app.state.settings = settings

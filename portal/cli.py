@@ -28,7 +28,12 @@ async def _migrate(settings: Settings) -> None:
     db.configure_database(settings)
     await db.start(settings)
     try:
-        await db.migrate()
+        try:
+            report = await db.migrate()
+        except RuntimeError as exc:  # a database the migrations cannot bring up to date: said, not a traceback
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        click.echo(report.summary())
         await ensure_operator(settings.operator)
     finally:
         await db.stop(settings)
@@ -38,7 +43,7 @@ async def _migrate(settings: Settings) -> None:
 def main() -> None:
     """Портал подключения кооперативов ПК «ВОСХОД»."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("weasyprint", "fontTools", "pyhanko"):
+    for noisy in ("weasyprint", "fontTools", "pyhanko", "piccolo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -46,7 +51,6 @@ def main() -> None:
 def migrate() -> None:
     """Применить миграции базы данных."""
     asyncio.run(_migrate(_settings()))
-    click.echo("Миграции применены.")
 
 
 @main.command()
@@ -55,7 +59,7 @@ def migrate() -> None:
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="Число процессов (по умолчанию $PORTAL_WORKERS или число ядер)")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Применить миграции, собрать документацию (если её нет) и запустить портал."""
+    """Применить миграции, собрать документацию (если её нет или она устарела) и запустить портал."""
     import os
 
     from portal import docs_site, server
@@ -69,7 +73,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     asyncio.run(_migrate(settings))
     ensure_seal_identity(settings.data_dir, settings.operator.name_short)  # once, before the workers start
     try:
-        docs_site.ensure_built(settings.site_dir)
+        docs_site.ensure_built(settings.site_dir, tariff=settings.tariff, base_url=settings.base_url)
     except Exception as exc:  # the portal still serves without the docs
         click.echo(f"Документация не собрана / docs not built: {exc}", err=True)
     click.echo(f"Портал: http://{host}:{port} — granian, процессов: {workers}")
@@ -110,6 +114,7 @@ def worker() -> None:
     """Отправлять письма из очереди (outbox), пока процесс не остановят."""
     from portal import db
     from portal.mail.service import run_sender
+    from portal.sessions.store import run_housekeeping
 
     settings = _settings()
     if not settings.smtp_url:
@@ -123,7 +128,10 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await run_sender(settings, stop)
+            if settings.redis_url:
+                await run_sender(settings, stop)
+            else:
+                await asyncio.gather(run_sender(settings, stop), run_housekeeping(stop))
         finally:
             await db.stop(settings)
 
@@ -170,5 +178,5 @@ def docs() -> None:
     from portal import docs_site
 
     settings = _settings()
-    docs_site.build(settings.site_dir)
+    docs_site.build(settings.site_dir, tariff=settings.tariff, base_url=settings.base_url)
     click.echo(f"Документация собрана в {settings.site_dir}")

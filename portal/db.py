@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import aiosqlite
@@ -23,11 +25,12 @@ def all_tables() -> list[type[Table]]:
     from portal.documents.tables import Document, Signature, SignatureImage
     from portal.cooperatives.tables import Cooperative
     from portal.mail.tables import OutboxMessage
+    from portal.sessions.tables import StoreEntry
     from portal.staff.tables import StaffUser
 
     return [
         Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink,
-        Member, MemberKey, AuthChallenge, RecoveryLink, Application, SignatureImage, Document, Signature,
+        Member, MemberKey, AuthChallenge, RecoveryLink, Application, SignatureImage, Document, Signature, StoreEntry,
     ]
 
 
@@ -146,13 +149,68 @@ def engine() -> Engine:
     return conf.DB
 
 
-async def migrate() -> None:
-    """Apply pending migrations of the portal app to the configured database."""
-    from piccolo.apps.migrations.commands.forwards import run_forwards
+@dataclass(frozen=True)
+class MigrationReport:
+    """What migrate() did: the IDs it applied (in order) and how many migrations the portal has."""
 
-    result = await run_forwards(app_name="portal", migration_id="all", fake=False)
-    if not result.success:
-        raise RuntimeError(f"Миграции не применены / migrations failed: {result.message}")
+    applied: tuple[str, ...]
+    total: int
+
+    def summary(self) -> str:
+        if self.applied:
+            return f"База данных: применено миграций: {len(self.applied)}."
+        return "База данных актуальна, новых миграций нет."
+
+
+def migration_modules() -> dict[str, ModuleType]:
+    """The portal's migrations (portal/migrations/*.py) by their ID."""
+    import importlib
+    import pkgutil
+
+    import portal.migrations as package
+
+    modules: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if getattr(module, "ID", None):
+            modules[module.ID] = module
+    return modules
+
+
+async def migrate() -> MigrationReport:
+    """Apply the portal's pending migrations to the configured database, in ID order, printing nothing.
+
+    Piccolo's run_forwards() does the same but prints its progress ("4 migrations already complete"…);
+    here the caller says what was done, from the report. A migration that REPLACES older ones (the
+    squashed initial one) is refused on a database where only some of those were applied.
+    """
+    import contextlib
+    import io
+
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+    from piccolo.apps.migrations.tables import Migration
+
+    modules = migration_modules()
+    if not await Migration.table_exists().run():
+        await Migration.create_table().run()
+    done = set(await Migration.get_migrations_which_ran(app_name="portal"))
+    applied: list[str] = []
+    for migration_id in sorted(set(modules) - done):
+        module = modules[migration_id]
+        replaced = sorted(done & set(getattr(module, "REPLACES", ())))
+        if replaced:
+            raise RuntimeError(
+                f"Миграции не применены: база данных создана старыми миграциями ({', '.join(replaced)}), "
+                f"которые заменены миграцией {migration_id}; создайте базу заново "
+                "/ the database was migrated part way with migrations since squashed: recreate it"
+            )
+        manager = await module.forwards()
+        if isinstance(manager, MigrationManager) and not manager.fake:
+            with contextlib.redirect_stdout(io.StringIO()):  # Piccolo prints "  - ID [forwards]... "
+                await manager.run()
+        await Migration.insert(Migration(name=migration_id, app_name="portal")).run()
+        applied.append(migration_id)
+    return MigrationReport(applied=tuple(applied), total=len(modules))
 
 
 async def start(settings: Settings) -> None:

@@ -31,6 +31,7 @@ LOG_CONFIG = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
         "pyhanko": {"level": "WARNING"},
+        "piccolo": {"level": "WARNING"},
     },
 }
 

@@ -59,6 +59,7 @@ class Settings:
     tariff: Tariff = field(default_factory=Tariff)
     mail_poll_seconds: float = 2.0
     access_log: bool = True
+    redis_url: str = ""
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @property
@@ -169,6 +170,13 @@ def _trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
     return items
 
 
+def _redis_url(environ: Mapping[str, str]) -> str:
+    url = environ.get("PORTAL_REDIS_URL", "").strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("PORTAL_REDIS_URL: ожидается redis://host:port/0 / expected redis://host:port/0")
+    return url
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = environ.get("PORTAL_ENV", "dev").strip() or "dev"
@@ -216,4 +224,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tariff=tariff,
         access_log=_flag(environ, "PORTAL_ACCESS_LOG", defaults.access_log),
         trusted_proxies=_trusted_proxies(environ),
+        redis_url=_redis_url(environ),
     )

@@ -7,15 +7,13 @@ from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request, Response
-from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import HTTPException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 log = logging.getLogger("portal")
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"  # Litestar adds "; charset=utf-8" itself
 
 HTMX_VERSION = "2.0.11"
 HTMX_URL = f"https://cdn.jsdelivr.net/npm/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
@@ -100,19 +98,6 @@ def login_required_handler(request: Request, exc: LoginRequired) -> Response:
     from urllib.parse import quote
 
     return Redirect(path=f"{exc.login_path}?next={quote(exc.next_path)}", status_code=303)
-
-
-async def staff_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Staff pages: a logged-in, still active staff account; a member gets 403, anyone else the login page."""
-    from portal.staff.tables import StaffUser
-
-    session = connection.scope.get("session") or {}
-    staff_id = session.get("staff_id")
-    if staff_id and await StaffUser.exists().where((StaffUser.id == staff_id) & (StaffUser.is_active == True)):  # noqa: E712
-        return
-    if session.get("member_id"):
-        raise PermissionDeniedException()
-    raise LoginRequired("/staff/login", connection.url.path)
 
 
 def post_rate_limit(name: str, per_minute: int) -> RateLimitConfig:

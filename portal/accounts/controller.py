@@ -3,15 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
-from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath
 
-from portal.accounts import service
-from portal.accounts.tables import Member, MemberKey
+from portal.accounts import guards, service
+from portal.origin import origin_of
 from portal.connect import service as connect
-from portal.web import LoginRequired, PageError, post_rate_limit, redirect, render
+from portal.web import PageError, post_rate_limit, redirect, render
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 LOGIN_LIMIT = post_rate_limit("member_login", 10)
@@ -25,29 +23,10 @@ LINK_ERRORS = {
 }
 
 
-def member_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    session = connection.scope.get("session") or {}
-    if not session.get("member_id"):
-        raise LoginRequired("/login", connection.url.path)
-
-
-async def current_member(request: Request) -> dict:
-    """The logged-in member, while the key the session was opened with is still theirs."""
-    member = await Member.select().where(Member.id == request.session.get("member_id")).first()
-    key_ok = member is not None and await MemberKey.exists().where(
-        (MemberKey.id == request.session.get("member_key_id")) & (MemberKey.member == member["id"])
-        & MemberKey.revoked_at.is_null())
-    if not key_ok:
-        request.clear_session()
-        raise LoginRequired("/login", request.url.path)
-    return member
-
-
-async def _log_in(request: Request, member_id: int, email: str) -> None:
+async def _log_in(request: Request, member_id: int) -> None:
+    member = await service.member_by_id(member_id)
     keys = await service.active_keys(member_id)
-    request.session.clear()
-    request.set_session({"member_id": member_id, "member_email": email,
-                         "member_key_id": keys[-1]["id"] if keys else None})
+    guards.log_in(request, member, keys[-1]["id"] if keys else None)
 
 
 class JoinController(Controller):
@@ -71,12 +50,12 @@ class JoinController(Controller):
         state = await self._link(token)
         try:
             member_id = await service.register(token, data.get("email", ""), data.get("public_key", ""),
-                                               data.get("key_proof", ""), data.get("saved") == "on", request)
+                                               data.get("key_proof", ""), data.get("saved") == "on", origin_of(request))
         except service.AccountError as exc:
             context = {"link": state.link, "req": state.request, "token": token, "errors": {exc.field: exc.message},
                        "email": data.get("email", "")}
             return render(request, "accounts/join.html", context, status_code=422)
-        await _log_in(request, member_id, state.link["email"])
+        await _log_in(request, member_id)
         return redirect("/cabinet/application")
 
 
@@ -97,11 +76,11 @@ class LoginController(Controller):
     async def login(self, request: Request, data: Form) -> object:
         try:
             member = await service.login(data.get("email", ""), data.get("nonce", ""), data.get("public_key", ""),
-                                         data.get("signature", ""), request)
+                                         data.get("signature", ""), origin_of(request))
         except service.AccountError as exc:
             return await self._page(request, email=data.get("email", ""), errors={exc.field: exc.message},
                                     status_code=422)
-        await _log_in(request, member["id"], member["email"])
+        await _log_in(request, member["id"])
         next_path = data.get("next", "")
         return redirect(next_path if next_path.startswith("/cabinet") else "/cabinet")
 
@@ -109,6 +88,13 @@ class LoginController(Controller):
     async def logout(self, request: Request) -> object:
         request.clear_session()
         return redirect("/login")
+
+    @post("/logout/all", guards=[guards.member_guard])
+    async def logout_everywhere(self, request: Request) -> object:
+        """«Выйти на всех устройствах»: this session and every other one of the member end now."""
+        await guards.end_all_sessions(request.session["member_id"])
+        request.clear_session()
+        return redirect("/login?ended=all")
 
     @get("/recover")
     async def recover_page(self, request: Request) -> object:
@@ -123,7 +109,7 @@ class LoginController(Controller):
         except FieldError as exc:
             return render(request, "accounts/recover.html", {"sent": False, "email": data.get("email", ""),
                                                              "error": str(exc)}, status_code=422)
-        await service.request_recovery(request.app.state.settings, email, request)
+        await service.request_recovery(request.app.state.settings, email, origin_of(request))
         return render(request, "accounts/recover.html", {"sent": True, "email": email, "error": None})
 
     @get("/recover/{token:str}")
@@ -136,7 +122,7 @@ class LoginController(Controller):
             raise PageError(status_code=404 if state == "unknown" else 410,
                             detail="Ссылка для восстановления ключа не действует: она одноразовая и действует "
                                    "24 часа. Запросите новую на странице восстановления.")
-        member = await Member.select().where(Member.id == link["member"]).first()
+        member = await service.member_by_id(link["member"])
         return render(request, "accounts/recover_key.html", {"member": member, "token": token, "errors": errors},
                       status_code=status_code)
 
@@ -144,9 +130,8 @@ class LoginController(Controller):
     async def replace_key(self, request: Request, token: FromPath[str], data: Form) -> object:
         try:
             member_id = await service.replace_key(token, data.get("public_key", ""), data.get("key_proof", ""),
-                                                  data.get("saved") == "on", request)
+                                                  data.get("saved") == "on", origin_of(request))
         except service.AccountError as exc:
             return await self._recover_key(request, token, {exc.field: exc.message}, status_code=422)
-        member = await Member.select().where(Member.id == member_id).first()
-        await _log_in(request, member_id, member["email"])
+        await _log_in(request, member_id)
         return redirect("/cabinet?key=replaced")

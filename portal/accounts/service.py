@@ -20,7 +20,8 @@ from portal.documents.signing import (
     signature_from_b64,
     verify_signature,
 )
-from portal.mail.service import enqueue
+from portal.mail.service import send_template
+from portal.origin import SYSTEM, Origin
 from portal.requisites import FieldError, clean_email
 from portal.settings import Settings
 
@@ -57,7 +58,7 @@ def _checked_key(email: str, public_key_b64: str, proof_b64: str) -> bytes:
     return raw
 
 
-async def register(token: str, email: str, public_key_b64: str, proof_b64: str, saved: bool, request=None) -> int:
+async def register(token: str, email: str, public_key_b64: str, proof_b64: str, saved: bool, origin: Origin = SYSTEM) -> int:
     """Confirm the e-mail of a registration link and register the member's public key; the link is used up."""
     state = await connect.check_link(token)
     if state.state != "valid":
@@ -91,7 +92,7 @@ async def register(token: str, email: str, public_key_b64: str, proof_b64: str, 
             MemberKey(member=member_id, public_key=b64encode(raw), fingerprint=key_fingerprint(raw), created_at=t)
         )
         await record("member.registered", actor_type="member", actor_id=member_id, actor_label=link["email"],
-                     object_type="member", object_id=member_id, request=request,
+                     object_type="member", object_id=member_id, origin=origin,
                      details={"key_fingerprint": key_fingerprint(raw), "connect_request": link["connect_request"]})
     return member_id
 
@@ -117,11 +118,15 @@ async def member_by_email(email: str) -> dict | None:
     return await Member.select().where((Member.email == email.strip().lower()) & (Member.cooperative == op["id"])).first()
 
 
+async def member_by_id(member_id: int) -> dict | None:
+    return await Member.select().where(Member.id == member_id).first()
+
+
 async def active_keys(member_id: int) -> list[dict]:
     return await MemberKey.select().where((MemberKey.member == member_id) & MemberKey.revoked_at.is_null())
 
 
-async def login(email: str, nonce: str, public_key_b64: str, signature_b64: str, request=None) -> dict:
+async def login(email: str, nonce: str, public_key_b64: str, signature_b64: str, origin: Origin = SYSTEM) -> dict:
     """Check the browser's signature of a one-time challenge against the member's registered key."""
     if not await _use_challenge(nonce):
         raise AccountError("form", "Страница входа устарела. Попробуйте ещё раз.")
@@ -138,18 +143,18 @@ async def login(email: str, nonce: str, public_key_b64: str, signature_b64: str,
     keys = await active_keys(member["id"]) if member else []
     key = next((k for k in keys if k["public_key"] == b64encode(raw)), None)
     if member is None or key is None or not verify_signature(raw, login_message(nonce), signature):
-        await record("member.login_failed", actor_type="visitor", actor_label=typed, request=request)
+        await record("member.login_failed", actor_type="visitor", actor_label=typed, origin=origin)
         raise AccountError("key", "Ключ не подходит к этому адресу почты. Проверьте ключ или восстановите его.")
     await record("member.login", actor_type="member", actor_id=member["id"], actor_label=member["email"],
-                 request=request, details={"key_fingerprint": key["fingerprint"]})
+                 origin=origin, details={"key_fingerprint": key["fingerprint"]})
     return member
 
 
-async def request_recovery(settings: Settings, email: str, request=None) -> None:
+async def request_recovery(settings: Settings, email: str, origin: Origin = SYSTEM) -> None:
     """E-mail a link to set a new key, if the address belongs to a member; says nothing either way."""
     member = await member_by_email(email)
     if member is None:
-        await record("member.recovery_unknown", actor_type="visitor", actor_label=email[:254], request=request)
+        await record("member.recovery_unknown", actor_type="visitor", actor_label=email[:254], origin=origin)
         return
     token = secrets.token_urlsafe(32)
     expires = now() + RECOVERY_TTL
@@ -159,17 +164,10 @@ async def request_recovery(settings: Settings, email: str, request=None) -> None
         )
         await RecoveryLink.insert(RecoveryLink(member=member["id"], token_hash=hash_token(token), expires_at=expires,
                                                created_at=now()))
-        await enqueue(
-            member["email"],
-            "Восстановление ключа пайщика ПК «ВОСХОД»",
-            "Здравствуйте!\n\nКто-то (надеемся, вы) попросил заменить ключ пайщика. Чтобы создать новый ключ, "
-            f"перейдите по ссылке:\n\n{settings.base_url}/recover/{token}\n\n"
-            f"Ссылка действует до {expires.astimezone(MOSCOW).strftime('%d.%m.%Y %H:%M')} (МСК) и только один раз. "
-            "Прежний ключ перестанет действовать, но уже подписанные им документы останутся действительными.\n\n"
-            "Если вы не просили замену, просто удалите это письмо.\n\nПК «ВОСХОД»",
-        )
+        await send_template(settings, member["email"], "mail/recovery_link.txt",
+                            {"token": token, "expires_at": expires}, secrets=[token])
         await record("member.recovery_requested", actor_type="member", actor_id=member["id"],
-                     actor_label=member["email"], request=request)
+                     actor_label=member["email"], origin=origin)
 
 
 async def check_recovery(token: str) -> tuple[str, dict | None]:
@@ -183,7 +181,7 @@ async def check_recovery(token: str) -> tuple[str, dict | None]:
     return "valid", link
 
 
-async def replace_key(token: str, public_key_b64: str, proof_b64: str, saved: bool, request=None) -> int:
+async def replace_key(token: str, public_key_b64: str, proof_b64: str, saved: bool, origin: Origin = SYSTEM) -> int:
     state, link = await check_recovery(token)
     if state != "valid":
         raise AccountError("link", "Ссылка для восстановления больше не действует.")
@@ -206,7 +204,9 @@ async def replace_key(token: str, public_key_b64: str, proof_b64: str, saved: bo
         )
         await MemberKey.insert(MemberKey(member=member["id"], public_key=b64encode(raw),
                                          fingerprint=key_fingerprint(raw), created_at=t))
+        # Whoever holds a session opened with the old key is logged out, on every process.
+        await Member.update({Member.sessions_epoch: Member.sessions_epoch + 1}).where(Member.id == member["id"])
         await record("member.key_replaced", actor_type="member", actor_id=member["id"], actor_label=member["email"],
-                     object_type="member", object_id=member["id"], request=request,
+                     object_type="member", object_id=member["id"], origin=origin,
                      details={"old": [k["fingerprint"] for k in old], "new": key_fingerprint(raw)})
     return member["id"]

@@ -1,4 +1,4 @@
-from piccolo.columns import ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from portal.connect.tables import ConnectRequest
@@ -14,6 +14,8 @@ class Member(Table, tablename="member"):
     display_name = Varchar(length=300, default="")
     email_confirmed_at = Timestamptz()
     created_at = Timestamptz()
+    # Sessions remember the epoch they were opened in; «Выйти на всех устройствах» moves it on.
+    sessions_epoch = Integer(default=0)
 
 
 class MemberKey(Table, tablename="member_key"):

@@ -10,7 +10,8 @@ from portal.applications import forms, service
 from portal.applications.tables import Application
 from portal.documents.download import pdf_response
 from portal.documents import store
-from portal.web import PageError, render, staff_guard
+from portal.staff.guards import staff_guard
+from portal.web import PageError, render
 
 STATUS_LABELS = {"draft": "Заполняется", "signed": "Подписано"}
 

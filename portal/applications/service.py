@@ -14,6 +14,7 @@ from portal.accounts.tables import Member, MemberKey
 from portal.applications import forms
 from portal.applications.tables import Application
 from portal.audit.service import record
+from portal.origin import SYSTEM, Origin
 from portal.clock import MOSCOW, now
 from portal.cooperatives.service import operator
 from portal.documents import store
@@ -167,7 +168,7 @@ async def new_signing_nonce(application: dict, today: str) -> str:
 
 async def sign_package(
     settings, member: dict, application: dict, *, nonce: str, image_png: bytes, hashes: dict[str, str],
-    signatures: dict[str, str], request=None,
+    signatures: dict[str, str], origin: Origin = SYSTEM,
 ) -> list[int]:
     """Verify every signature of the package and store all documents at once, or nothing."""
     if application["status"] != "draft":
@@ -186,10 +187,6 @@ async def sign_package(
     if key is None:
         raise SigningError("Ключ пайщика не найден. Войдите заново.")
     public_key = public_key_from_b64(key["public_key"])
-    from portal.audit.service import client_ip
-
-    ip = client_ip(request)
-    user_agent = request.headers.get("user-agent", "") if request else ""
     signed_at = now()
     records = []
     for doc in package.documents:
@@ -206,7 +203,7 @@ async def sign_package(
         records.append(store.NewSignature(
             full_name=package.signer["full_name"], role=package.signer["role"], email=member["email"],
             member_id=member["id"], member_key=key, signature_b64=signatures[doc.template_id],
-            signed_at=signed_at, ip=ip, user_agent=user_agent[:500]))
+            signed_at=signed_at, ip=origin.ip, user_agent=origin.user_agent[:500]))
     rendered = await store.render_package(settings, [(d.template_id, d.title, d.document) for d in package.documents],
                                     records, image_png, image_sha256)
     async with db.transaction():
@@ -225,5 +222,5 @@ async def sign_package(
         await record("application.signed", actor_type="member", actor_id=member["id"], actor_label=member["email"],
                      object_type="application", object_id=application["id"],
                      details={"documents": ids, "hashes": {d.template_id: d.hash for d in package.documents},
-                              "key_fingerprint": key["fingerprint"]}, request=request)
+                              "key_fingerprint": key["fingerprint"]}, origin=origin)
     return ids

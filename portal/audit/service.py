@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request
-
 from portal.audit.tables import AuditEvent
 from portal.clock import now
-
-
-def client_ip(request: Request | None) -> str:
-    if request is None or request.client is None:
-        return ""
-    return request.client.host or ""
+from portal.origin import SYSTEM, Origin
 
 
 async def record(
@@ -25,7 +18,7 @@ async def record(
     object_type: str = "",
     object_id: str | int = "",
     details: dict[str, Any] | None = None,
-    request: Request | None = None,
+    origin: Origin = SYSTEM,
 ) -> None:
     """Write one audit event (inside the caller's transaction, if any)."""
     await AuditEvent.insert(
@@ -37,8 +30,8 @@ async def record(
             object_type=object_type,
             object_id=str(object_id),
             details=details or {},
-            ip=client_ip(request),
-            user_agent=(request.headers.get("user-agent", "") if request else "")[:1000],
+            ip=origin.ip,
+            user_agent=origin.user_agent,
             created_at=now(),
         )
     )

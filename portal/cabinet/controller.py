@@ -9,10 +9,13 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
-from portal.accounts.controller import current_member, member_guard
+from litestar.di import NamedDependency, Provide
+
+from portal.accounts.guards import current_member, member_guard
 from portal.applications import forms, service
 from portal.documents import store
 from portal.documents.download import pdf_response
+from portal.origin import origin_of
 from portal.documents.render import render_html
 from portal.web import PageError, is_htmx, redirect, render
 
@@ -46,14 +49,18 @@ def current_step(application: dict) -> str:
 class CabinetController(Controller):
     path = "/cabinet"
     guards = [member_guard]
+    dependencies = {"member": Provide(current_member)}
 
     @get("/")
-    async def index(self, request: Request) -> object:
-        member = await current_member(request)
+    async def index(self, request: Request, member: NamedDependency[dict]) -> object:
         application = await service.get_or_create(member)
         step = current_step(application)
         keys = [k for k, _ in STEPS]
+        represents = member["display_name"] or forms.display_name(application["applicant_type"],
+                                                                  service.draft_of(application))
         context = {"member": member, "application": application, "steps": STEPS, "step": step,
+                   "represents": represents, "applicant_type_label": forms.APPLICANT_TYPES.get(
+                       application["applicant_type"], ""),
                    "step_index": keys.index(step), "documents": await store.documents_of(member["id"]),
                    "key_replaced": request.query_params.get("key") == "replaced"}
         return render(request, "cabinet/index.html", context)
@@ -67,16 +74,14 @@ class CabinetController(Controller):
         return render(request, "cabinet/application.html", context, status_code=status_code, block=block)
 
     @get("/application")
-    async def application(self, request: Request) -> object:
-        member = await current_member(request)
+    async def application(self, request: Request, member: NamedDependency[dict]) -> object:
         application = await service.get_or_create(member)
         draft = service.draft_of(application)
         form = forms.ApplicationForm(values=draft, errors={}, clean={}, applicant_type=application["applicant_type"])
         return await self._form_page(request, member, application, form)
 
     @post("/application")
-    async def save_application(self, request: Request, data: Form) -> object:
-        member = await current_member(request)
+    async def save_application(self, request: Request, data: Form, member: NamedDependency[dict]) -> object:
         application = await service.get_or_create(member)
         if application["status"] != "draft":
             return redirect("/cabinet")
@@ -92,9 +97,8 @@ class CabinetController(Controller):
         return redirect("/cabinet/sign")
 
     @post("/application/type")
-    async def switch_type(self, request: Request, data: Form) -> object:
+    async def switch_type(self, request: Request, data: Form, member: NamedDependency[dict]) -> object:
         """htmx: another applicant type — the fields of that type, with what was typed before."""
-        member = await current_member(request)
         application = await service.get_or_create(member)
         applicant_type = forms.applicant_type_or_default(data.get("applicant_type"))
         await service.save_draft(application, applicant_type, data)
@@ -104,9 +108,9 @@ class CabinetController(Controller):
         return await self._form_page(request, member, application, form, block="fields")
 
     @post("/application/field/{name:str}")
-    async def check_field(self, request: Request, name: FromPath[str], data: Form) -> object:
+    async def check_field(self, request: Request, name: FromPath[str], data: Form,
+                          member: NamedDependency[dict]) -> object:
         """htmx, as the user leaves a field: save the draft and show that field's error (or none)."""
-        member = await current_member(request)
         application = await service.get_or_create(member)
         applicant_type = forms.applicant_type_or_default(data.get("applicant_type"))
         try:
@@ -122,11 +126,11 @@ class CabinetController(Controller):
     # --- signing -----------------------------------------------------------------------------------
 
     @get("/sign")
-    async def sign_page(self, request: Request) -> object:
-        return await self._sign_page(request)
+    async def sign_page(self, request: Request, member: NamedDependency[dict]) -> object:
+        return await self._sign_page(request, member)
 
-    async def _sign_page(self, request: Request, error: str | None = None, status_code: int = 200) -> object:
-        member = await current_member(request)
+    async def _sign_page(self, request: Request, member: dict, error: str | None = None,
+                         status_code: int = 200) -> object:
         application = await service.get_or_create(member)
         if application["status"] != "draft":
             return redirect("/cabinet")
@@ -139,15 +143,14 @@ class CabinetController(Controller):
         return render(request, "cabinet/sign.html", context, status_code=status_code)
 
     @get("/sign/preview/{template_id:str}")
-    async def preview(self, request: Request, template_id: FromPath[str]) -> Response:
+    async def preview(self, request: Request, template_id: FromPath[str], member: NamedDependency[dict]) -> Response:
         """The document as it will be signed, readable in full (shown in a frame of the signing page)."""
-        member = await current_member(request)
         application = await service.get_or_create(member)
         package = await service.prepare(member, application)
         if isinstance(package, forms.ApplicationForm) or template_id not in service.JOIN_PACKAGE:
             raise PageError(status_code=404)
         html = render_html(template_id, package.context).replace("</head>", SCREEN_CSS + "</head>", 1)
-        return Response(html, media_type="text/html; charset=utf-8", headers={
+        return Response(html, media_type="text/html", headers={
             "X-Frame-Options": "SAMEORIGIN",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                        "frame-ancestors 'self'",
@@ -156,9 +159,8 @@ class CabinetController(Controller):
     @post("/sign", request_max_body_size=MAX_SIGNATURE_UPLOAD + 64 * 1024)
     async def sign(
         self, request: Request,
-        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)], member: NamedDependency[dict],
     ) -> object:
-        member = await current_member(request)
         application = await service.get_or_create(member)
         upload = data.get("signature_png")
         image = await upload.read() if isinstance(upload, UploadFile) else b""
@@ -169,16 +171,15 @@ class CabinetController(Controller):
         try:
             await service.sign_package(request.app.state.settings, member, application,
                                        nonce=str(data.get("nonce", "")), image_png=image, hashes=hashes,
-                                       signatures=signatures, request=request)
+                                       signatures=signatures, origin=origin_of(request))
         except service.SigningError as exc:
-            return await self._sign_page(request, error=str(exc), status_code=422)
+            return await self._sign_page(request, member, error=str(exc), status_code=422)
         return redirect("/cabinet?signed=1")
 
     # --- documents ------------------------------------------------------------------------------------
 
     @get("/documents/{document_id:int}")
-    async def document_pdf(self, request: Request, document_id: FromPath[int]) -> Response:
-        member = await current_member(request)
+    async def document_pdf(self, request: Request, document_id: FromPath[int], member: NamedDependency[dict]) -> Response:
         doc = await store.pdf_of(document_id, member_id=member["id"])
         if doc is None:
             raise PageError(status_code=404, detail="Такого документа нет.")

@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from litestar.di import NamedDependency, Provide
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
-from portal.audit.service import client_ip
+from portal.origin import origin_of
 from portal.connect import forms, service
 from portal.requisites import domain_display
-from portal.web import PageError, is_htmx, post_rate_limit, redirect, render, staff_guard
+from portal.staff.guards import current_staff, staff_guard
+from portal.web import PageError, is_htmx, post_rate_limit, redirect, render
 
 CONNECT_LIMIT = post_rate_limit("connect", 20)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -29,7 +31,7 @@ class ConnectController(Controller):
         if not form.valid:
             return render(request, "connect/form.html", {"form": form, "unions": forms.UNION_CHOICES},
                           block="connect_form", status_code=422)
-        result = await service.submit(request.app.state.settings, form.clean, client_ip(request))
+        result = await service.submit(request.app.state.settings, form.clean, origin_of(request).ip)
         context = {"request_id": result.request_id, "duplicate": result.duplicate, "coop_name": form.clean["coop_name"],
                    "inn": form.clean["inn"], "email": form.clean["email"]}
         if is_htmx(request):
@@ -45,18 +47,10 @@ class ConnectController(Controller):
         return render(request, "connect/done.html", context)
 
 
-async def _staff(request: Request) -> dict:
-    from portal.staff.controller import current_staff
-
-    staff = await current_staff(request)
-    if staff is None:
-        raise PageError(status_code=403)
-    return staff
-
-
 class StaffConnectController(Controller):
     path = "/staff/connect-requests"
     guards = [staff_guard]
+    dependencies = {"staff": Provide(current_staff, sync_to_thread=False)}
 
     @get("/")
     async def index(self, request: Request) -> object:
@@ -87,23 +81,21 @@ class StaffConnectController(Controller):
         return render(request, "connect/staff_detail.html", context, status_code=status_code)
 
     @post("/{request_id:int}/invite")
-    async def invite(self, request: Request, request_id: FromPath[int]) -> object:
-        staff = await _staff(request)
+    async def invite(self, request: Request, request_id: FromPath[int], staff: NamedDependency[dict]) -> object:
         try:
-            await service.send_registration_link(request.app.state.settings, request_id, staff, request)
+            await service.send_registration_link(request.app.state.settings, request_id, staff, origin_of(request))
         except service.ReviewError as exc:
             return await self._detail(request, request_id, error=str(exc), status_code=422)
         return redirect(f"/staff/connect-requests/{request_id}?sent=link")
 
     @post("/{request_id:int}/reject")
-    async def reject(self, request: Request, request_id: FromPath[int], data: Form) -> object:
-        staff = await _staff(request)
+    async def reject(self, request: Request, request_id: FromPath[int], data: Form, staff: NamedDependency[dict]) -> object:
         reason = " ".join((data.get("reason") or "").split())
         if len(reason) < 5:
             return await self._detail(request, request_id, error="Укажите причину отказа — её получит заявитель "
                                       "(не короче 5 символов).", reason=data.get("reason", ""), status_code=422)
         try:
-            await service.reject(request_id, reason, staff, request)
+            await service.reject(request_id, reason, staff, origin_of(request), settings=request.app.state.settings)
         except service.ReviewError as exc:
             return await self._detail(request, request_id, error=str(exc), status_code=422)
         return redirect(f"/staff/connect-requests/{request_id}?sent=reject")

@@ -11,7 +11,8 @@ from portal import db
 from portal.audit.service import record
 from portal.clock import MOSCOW, now
 from portal.connect.tables import ConnectRequest, RegistrationLink
-from portal.mail.service import enqueue
+from portal.mail.service import send_template
+from portal.origin import SYSTEM, Origin
 from portal.requisites import domain_display
 from portal.settings import Settings
 
@@ -64,24 +65,9 @@ async def _submit(settings: Settings, clean: dict[str, str], ip: str) -> Submitt
             )
         ).returning(ConnectRequest.id)
         request_id = rows[0]["id"]
-        await enqueue(
-            clean["email"],
-            f"Заявка на подключение № {request_id} принята",
-            f"Здравствуйте, {clean['contact_name']}!\n\n"
-            f"Мы получили заявку на подключение к платформе «Кооперативная экономика»: {clean['coop_name']}, "
-            f"ИНН {clean['inn']}. Номер заявки: {request_id}.\n\n"
-            "Сотрудник ПК «ВОСХОД» проверит данные и пришлёт на этот адрес ссылку для регистрации "
-            "или напишет, чего не хватает.\n\n"
-            f"Как проходит подключение: {settings.base_url}/docs/connection/\n\n"
-            "С уважением,\nПК «ВОСХОД»",
-        )
-        await enqueue(
-            settings.staff_email,
-            f"Новая заявка на подключение № {request_id}: {clean['coop_name']}",
-            f"Кооператив: {clean['coop_name']}\nИНН: {clean['inn']}\nКонтакт: {clean['contact_name']}, "
-            f"{clean['email']}, {clean['phone']}\nДомен: {domain_display(clean['domain']) or '—'}\n\n"
-            f"Открыть заявку: {settings.base_url}/staff/connect-requests/{request_id}",
-        )
+        mail = {"request_id": request_id, "request": clean}
+        await send_template(settings, clean["email"], "mail/connect_received.txt", mail)
+        await send_template(settings, settings.staff_email, "mail/connect_staff_notice.txt", mail)
         await record("connect.submitted", actor_type="visitor", actor_label=clean["email"],
                      object_type="connect_request", object_id=request_id, details={"inn": clean["inn"]})
     return Submitted(request_id, duplicate=False)
@@ -112,7 +98,7 @@ class ReviewError(Exception):
     """The action does not fit the request's state; the message is for the staff member."""
 
 
-async def send_registration_link(settings: Settings, request_id: int, staff: dict, request=None) -> str:
+async def send_registration_link(settings: Settings, request_id: int, staff: dict, origin: Origin = SYSTEM) -> str:
     """Create a single-use link valid 7 days and e-mail it; returns the token (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     async with db.transaction():
@@ -134,24 +120,16 @@ async def send_registration_link(settings: Settings, request_id: int, staff: dic
         await ConnectRequest.update({ConnectRequest.status: "invited", ConnectRequest.decided_at: now()}).where(
             ConnectRequest.id == request_id
         )
-        await enqueue(
-            row["email"],
-            "Ссылка на регистрацию в ПК «ВОСХОД»",
-            f"Здравствуйте, {row['contact_name']}!\n\n"
-            f"Заявка на подключение ({row['coop_name']}, ИНН {row['inn']}) одобрена. Чтобы вступить в ПК «ВОСХОД» и подключиться "
-            "к платформе, перейдите по ссылке:\n\n"
-            f"{settings.base_url}/join/{token}\n\n"
-            f"Ссылка действует 7 дней (до {expires.astimezone(MOSCOW).strftime('%d.%m.%Y %H:%M')} МСК) "
-            "и только один раз. Не пересылайте её другим людям.\n\n"
-            "С уважением,\nПК «ВОСХОД»",
-        )
+        await send_template(settings, row["email"], "mail/registration_link.txt",
+                            {"request": row, "token": token, "expires_at": expires}, secrets=[token])
         await record("connect.link_sent", actor_type="staff", actor_id=staff["id"], actor_label=staff["email"],
-                     object_type="connect_request", object_id=request_id, request=request,
+                     object_type="connect_request", object_id=request_id, origin=origin,
                      details={"expires_at": expires.isoformat()})
     return token
 
 
-async def reject(request_id: int, reason: str, staff: dict, request=None) -> None:
+async def reject(request_id: int, reason: str, staff: dict, origin: Origin = SYSTEM,
+                 settings: Settings | None = None) -> None:
     async with db.transaction():
         row = await get(request_id)
         if row is None:
@@ -164,16 +142,11 @@ async def reject(request_id: int, reason: str, staff: dict, request=None) -> Non
         await RegistrationLink.update({RegistrationLink.expires_at: now()}).where(
             (RegistrationLink.connect_request == request_id) & RegistrationLink.used_at.is_null()
         )
-        await enqueue(
-            row["email"],
-            f"Заявка на подключение № {request_id} отклонена",
-            f"Здравствуйте, {row['contact_name']}!\n\n"
-            f"К сожалению, заявку на подключение ({row['coop_name']}, ИНН {row['inn']}) принять не можем. Причина:\n\n{reason}\n\n"
-            "Когда причина будет устранена, подайте заявку снова — мы рассмотрим её.\n\n"
-            "С уважением,\nПК «ВОСХОД»",
-        )
+        # Without settings from the caller, the default operator name (as before the mail templates).
+        await send_template(settings or Settings(), row["email"], "mail/connect_rejected.txt",
+                            {"request": row, "reason": reason})
         await record("connect.rejected", actor_type="staff", actor_id=staff["id"], actor_label=staff["email"],
-                     object_type="connect_request", object_id=request_id, request=request,
+                     object_type="connect_request", object_id=request_id, origin=origin,
                      details={"reason": reason})
 
 

@@ -17,10 +17,10 @@ def parse_count(raw: str | None, default: int) -> tuple[str, int | None, str | N
         return raw, 0, None
     if not (text.isascii() and text.isdigit()):
         return raw, None, "Введите целое число не меньше нуля."
-    value = int(text)
-    if value > MAX_COUNT:
-        return raw, None, f"Слишком много: не больше {MAX_COUNT:,}".replace(",", " ") + " в месяц."
-    return raw, value, None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:  # no int() of a 5 000-digit string
+        return raw[:20], None, f"Слишком много: не больше {MAX_COUNT:,}".replace(",", " ") + " в месяц."
+    return raw, int(digits), None
 
 
 @get("/pricing")

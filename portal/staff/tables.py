@@ -1,4 +1,4 @@
-from piccolo.columns import Boolean, Timestamptz, Varchar
+from piccolo.columns import Boolean, Integer, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -8,3 +8,4 @@ class StaffUser(Table, tablename="staff_user"):
     is_active = Boolean(default=True)
     created_at = Timestamptz()
     last_login_at = Timestamptz(null=True, default=None)
+    sessions_epoch = Integer(default=0)  # «Выйти на всех устройствах» moves it on

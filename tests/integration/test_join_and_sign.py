@@ -447,3 +447,24 @@ async def test_documents_keep_the_date_they_were_shown_with(client, member):
     assert r.status_code == 303, r.text
     doc = await Document.select().first()
     assert json.loads(doc["canonical_json"])["data"]["data"]["document_date"] == yesterday
+
+
+async def test_member_logs_out_everywhere(client, member):
+    """A session left open elsewhere (another browser) ends when the member chooses «Выйти на всех устройствах»."""
+    import httpx
+
+    async with httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url)) as phone:
+        nonce = form_value((await phone.get("/login")).text, "nonce")  # the same member logs in on a phone
+        r = await post_form(phone, "/login", {"email": "maria@example.org", "nonce": nonce, "public_key": member.public_b64,
+                                              "signature": member.sign(f"coopauth:v1:{nonce}")}, follow_redirects=False)
+        assert r.status_code == 303
+        assert phone.cookies["portal_session"] != client.cookies["portal_session"]
+        assert (await phone.get("/cabinet")).status_code == 200
+        html = (await client.get("/cabinet")).text
+        assert "ПК «Рассвет»" in html  # the cabinet names whom the member represents
+        assert 'action="/logout/all"' in html and "maria@example.org" in html
+        r = await post_form(client, "/logout/all", {}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login?ended=all"
+        assert (await phone.get("/cabinet", follow_redirects=False)).status_code == 303
+        assert (await client.get("/cabinet", follow_redirects=False)).status_code == 303
+        assert "Вы вышли на всех устройствах" in (await client.get("/login?ended=all")).text

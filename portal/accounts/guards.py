@@ -1,0 +1,43 @@
+"""Who the member of this request is: the guard of member pages and the `member` dependency."""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from portal.accounts.tables import Member, MemberKey
+from portal.web import LoginRequired
+
+
+def member_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    session = connection.scope.get("session") or {}
+    if not session.get("member_id"):
+        raise LoginRequired("/login", connection.url.path)
+
+
+async def current_member(request: Request) -> dict:
+    """The logged-in member, while the session's key is still theirs and the session was not ended elsewhere.
+
+    One query: the key the session was opened with, joined to its member.
+    """
+    session = request.session
+    row = await MemberKey.select(*MemberKey.member.all_columns(exclude=[])).where(
+        (MemberKey.id == session.get("member_key_id")) & (MemberKey.member == session.get("member_id"))
+        & MemberKey.revoked_at.is_null()).first()
+    member = {key.removeprefix("member."): value for key, value in row.items()} if row else None
+    if member is None or member["sessions_epoch"] != session.get("epoch", 0):
+        request.clear_session()
+        raise LoginRequired("/login", request.url.path)
+    return member
+
+
+def log_in(request: Request, member: dict, key_id: int | None) -> None:
+    """Open a new session for the member (the middleware gives it a new id)."""
+    request.set_session({"member_id": member["id"], "member_email": member["email"], "member_key_id": key_id,
+                         "epoch": member["sessions_epoch"]})
+
+
+async def end_all_sessions(member_id: int) -> None:
+    """«Выйти на всех устройствах»: every session opened before now stops opening pages, on every process."""
+    await Member.update({Member.sessions_epoch: Member.sessions_epoch + 1}).where(Member.id == member_id)
