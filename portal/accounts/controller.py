@@ -15,12 +15,29 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 LOGIN_LIMIT = post_rate_limit("member_login", 10)
 RECOVER_LIMIT = post_rate_limit("recover", 5)
 
-LINK_ERRORS = {
-    "unknown": (404, "Ссылка на регистрацию не найдена. Проверьте, что она скопирована из письма целиком."),
-    "used": (410, "Эта ссылка на регистрацию уже была использована. Если регистрацию начали не вы, напишите нам."),
-    "expired": (410, "Срок действия ссылки истёк (она действует 7 дней). Попросите сотрудника ПК «ВОСХОД» "
-                     "прислать новую."),
+LINK_PROBLEMS = {
+    "unknown": (404, "Такой ссылки на регистрацию нет",
+                "Ссылка не найдена. Скорее всего, она скопирована из письма не целиком — откройте её прямо из письма."),
+    "used": (410, "По этой ссылке уже зарегистрировались",
+             "Ссылка на регистрацию одноразовая, и регистрация по ней уже прошла. Если это были вы — войдите "
+             "с ключом пайщика. Если вы регистрацию не начинали, сразу напишите нам: ссылкой мог "
+             "воспользоваться кто-то другой."),
+    "expired": (410, "Срок действия ссылки истёк",
+                "Ссылка на регистрацию действует 7 дней. Напишите нам — сотрудник пришлёт новую."),
 }
+
+
+class LinkProblem(Exception):
+    def __init__(self, state: str):
+        self.state = state
+
+
+def link_problem_page(request: Request, exc: LinkProblem) -> object:
+    """A registration link that does not work, said in plain words, with «Войти» and the operator's contacts."""
+    status, title, text = LINK_PROBLEMS[exc.state]
+    operator = request.app.state.settings.operator
+    return render(request, "accounts/link_problem.html", {"title": title, "text": text, "state": exc.state,
+                                                          "operator": operator}, status_code=status)
 
 
 async def _log_in(request: Request, member_id: int) -> None:
@@ -31,12 +48,12 @@ async def _log_in(request: Request, member_id: int) -> None:
 
 class JoinController(Controller):
     path = "/join"
+    exception_handlers = {LinkProblem: link_problem_page}
 
     async def _link(self, token: str) -> connect.LinkState:
         state = await connect.check_link(token)
-        if state.state in LINK_ERRORS:
-            status, text = LINK_ERRORS[state.state]
-            raise PageError(status_code=status, detail=text)
+        if state.state in LINK_PROBLEMS:
+            raise LinkProblem(state.state)
         return state
 
     @get("/{token:str}")

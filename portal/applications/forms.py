@@ -3,6 +3,8 @@ pure validation, Russian errors per field, nothing typed lost."""
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -61,6 +63,17 @@ class Field:
         if self.required_on_request:
             return require_passport
         return self.required
+
+    def shown(self, value: str) -> str:
+        """The value as a person reads it: a choice's label, «да» for a ticked box, a date as 14.03.1985."""
+        if self.choices:
+            return dict(self.choices).get(value, value)
+        if self.input_type == "checkbox":
+            return "да" if value == "on" else "нет"
+        if self.input_type == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            year, month, day = value.split("-")
+            return f"{day}.{month}.{year}"
+        return value
 
     def applies(self, data: Mapping[str, str]) -> bool:
         """False for a conditional field whose condition is not met (its value is then ignored)."""

@@ -224,3 +224,40 @@ async def sign_package(
                      details={"documents": ids, "hashes": {d.template_id: d.hash for d in package.documents},
                               "key_fingerprint": key["fingerprint"]}, origin=origin)
     return ids
+
+
+STAFF_STATUS_LABELS = {"draft": "Заполняется", "signed": "Подписано"}
+
+
+async def list_for_staff(status: str | None) -> list[dict]:
+    """The applications queue: newest first, with the member's e-mail and name (one query)."""
+    q = Application.select(
+        Application.id, Application.status, Application.applicant_type, Application.updated_at,
+        Application.signed_at, Application.member.email, Application.member.display_name, Application.member.id,
+    ).order_by(Application.id, ascending=False)
+    if status in STAFF_STATUS_LABELS:
+        q = q.where(Application.status == status)
+    return await q.limit(500)
+
+
+@dataclass(frozen=True)
+class StaffView:
+    application: dict
+    member: dict
+    rows: list[tuple[str, str]]  # (label, value as a person reads it)
+    documents: list[dict]
+    signatures: dict[int, list[dict]]
+
+
+async def view_for_staff(application_id: int) -> StaffView | None:
+    """One application as staff read it: the values in words, the documents with their signatures."""
+    application = await Application.select().where(Application.id == application_id).first()
+    if application is None:
+        return None
+    member = await Member.select().where(Member.id == application["member"]).first()
+    draft = draft_of(application)
+    rows = [(f.label, f.shown(draft[f.name])) for f in forms.fields_for(application["applicant_type"])
+            if draft.get(f.name) and f.applies(draft)]
+    documents = await store.documents_of(member["id"])
+    signatures = await store.signatures_by_document([d["id"] for d in documents])
+    return StaffView(application, member, rows, documents, signatures)

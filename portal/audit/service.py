@@ -35,3 +35,9 @@ async def record(
             created_at=now(),
         )
     )
+
+
+async def events_of(object_type: str, object_id: str | int) -> list[dict]:
+    """The history of one object (a connect request, an application …), oldest first."""
+    return await AuditEvent.select().where(
+        (AuditEvent.object_type == object_type) & (AuditEvent.object_id == str(object_id))).order_by(AuditEvent.id)

@@ -69,14 +69,22 @@ class CabinetController(Controller):
 
     async def _form_page(self, request: Request, member: dict, application: dict, form: forms.ApplicationForm,
                          status_code: int = 200, block: str | None = None) -> object:
+        fields = forms.fields_for(form.applicant_type)
         context = {"member": member, "application": application, "form": form, "types": forms.APPLICANT_TYPES,
-                   "fields": forms.fields_for(form.applicant_type), "signed": application["status"] != "draft"}
+                   "fields": fields, "signed": application["status"] != "draft",
+                   "labels": {f.name: f.label for f in fields}}
         return render(request, "cabinet/application.html", context, status_code=status_code, block=block)
 
     @get("/application")
     async def application(self, request: Request, member: NamedDependency[dict]) -> object:
+        """The form with the saved draft; after a refused submit (?check=1) with every error of the draft."""
         application = await service.get_or_create(member)
         draft = service.draft_of(application)
+        if request.query_params.get("check") == "1" and application["status"] == "draft":
+            form = forms.validate(application["applicant_type"], draft)
+            if form.valid:
+                return redirect("/cabinet/sign")
+            return await self._form_page(request, member, application, form)
         form = forms.ApplicationForm(values=draft, errors={}, clean={}, applicant_type=application["applicant_type"])
         return await self._form_page(request, member, application, form)
 
@@ -93,7 +101,8 @@ class CabinetController(Controller):
         application = await service.get_or_create(member)
         form = forms.validate(applicant_type, service.draft_of(application))
         if not form.valid:
-            return await self._form_page(request, member, application, form, status_code=422)
+            # The draft is saved: the errors are shown by a GET, so a reload does not post the old values again.
+            return redirect("/cabinet/application?check=1#errors")
         return redirect("/cabinet/sign")
 
     @post("/application/type")

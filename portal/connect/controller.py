@@ -7,6 +7,7 @@ from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
+from portal.audit.service import events_of
 from portal.origin import origin_of
 from portal.connect import forms, service
 from portal.requisites import domain_display
@@ -17,20 +18,22 @@ CONNECT_LIMIT = post_rate_limit("connect", 20)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
+def _form_context(form: forms.ConnectForm) -> dict:
+    return {"form": form, "unions": forms.UNION_CHOICES, "labels": forms.LABELS}
+
+
 class ConnectController(Controller):
     path = "/connect"
 
     @get("/")
     async def form(self, request: Request) -> object:
-        return render(request, "connect/form.html", {"form": forms.empty_form(), "unions": forms.UNION_CHOICES},
-                      block="connect_form")
+        return render(request, "connect/form.html", _form_context(forms.empty_form()), block="connect_form")
 
     @post("/", middleware=[CONNECT_LIMIT.middleware])
     async def submit(self, request: Request, data: Form) -> object:
         form = forms.validate(data)
         if not form.valid:
-            return render(request, "connect/form.html", {"form": form, "unions": forms.UNION_CHOICES},
-                          block="connect_form", status_code=422)
+            return render(request, "connect/form.html", _form_context(form), block="connect_form", status_code=422)
         result = await service.submit(request.app.state.settings, form.clean, origin_of(request).ip)
         context = {"request_id": result.request_id, "duplicate": result.duplicate, "coop_name": form.clean["coop_name"],
                    "inn": form.clean["inn"], "email": form.clean["email"]}
@@ -70,11 +73,7 @@ class StaffConnectController(Controller):
         row = await service.get(request_id)
         if row is None:
             raise PageError(status_code=404, detail="Такой заявки нет.")
-        from portal.audit.tables import AuditEvent
-
-        events = await AuditEvent.select().where(
-            (AuditEvent.object_type == "connect_request") & (AuditEvent.object_id == str(request_id))
-        ).order_by(AuditEvent.id)
+        events = await events_of("connect_request", request_id)
         context = {"r": row, "labels": service.STATUS_LABELS, "unions": forms.UNION_CHOICES,
                    "domain": domain_display(row["domain"]), "events": events, "error": error, "reason": reason,
                    "sent": request.query_params.get("sent")}

@@ -8,6 +8,9 @@ from typing import Mapping
 from portal.requisites import FieldError, clean_domain, clean_email, clean_inn, clean_phone, clean_text
 
 FIELDS = ("coop_name", "inn", "contact_name", "email", "phone", "domain", "union_member", "message", "consent")
+LABELS = {"coop_name": "Название кооператива", "inn": "ИНН кооператива", "contact_name": "Контактное лицо",
+          "email": "Электронная почта", "phone": "Телефон", "domain": "Домен", "union_member": "Членство в «РУСЬ»",
+          "message": "Сообщение", "consent": "Согласие на обработку персональных данных"}
 
 UNION_CHOICES = {
     "yes": "Да, кооператив состоит в Союзе «РУСЬ»",

@@ -169,6 +169,20 @@ async def find_by_hash(value: str) -> dict | None:
         (Document.document_hash == value) | (Document.pdf_sha256 == value)).first()
 
 
+async def signatures_by_document(document_ids: list[int]) -> dict[int, list[dict]]:
+    """The signatures of several documents in one query, by document id."""
+    found: dict[int, list[dict]] = {doc_id: [] for doc_id in document_ids}
+    if not document_ids:
+        return found
+    rows = await Signature.select(
+        Signature.document, Signature.full_name, Signature.role, Signature.email, Signature.signed_at, Signature.ip,
+        Signature.member_key.fingerprint, Signature.member_key.revoked_at,
+    ).where(Signature.document.is_in(document_ids)).order_by(Signature.id)
+    for row in rows:
+        found[row["document"]].append(row)
+    return found
+
+
 async def signatures_of(document_id: int) -> list[dict]:
     return await Signature.select(
         Signature.full_name, Signature.role, Signature.email, Signature.signed_at, Signature.ip,

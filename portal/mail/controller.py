@@ -1,7 +1,6 @@
 from litestar import Controller, Request, get
 
-from portal.mail.service import visible_body
-from portal.mail.tables import OutboxMessage
+from portal.mail.service import recent_messages
 from portal.web import render
 
 
@@ -12,6 +11,4 @@ class DevMailController(Controller):
 
     @get("/")
     async def outbox(self, request: Request) -> object:
-        rows = await OutboxMessage.select().order_by(OutboxMessage.id, ascending=False).limit(200)
-        messages = [{**row, "body_text": visible_body(row["body_text"])} for row in rows]
-        return render(request, "dev/mail.html", {"messages": messages})
+        return render(request, "dev/mail.html", {"messages": await recent_messages()})

@@ -310,3 +310,9 @@ async def run_sender(settings: Settings, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=settings.mail_poll_seconds)
         except asyncio.TimeoutError:
             pass
+
+
+async def recent_messages(limit: int = 200) -> list[dict]:
+    """The newest messages of the outbox as a reader should see them (for /dev/mail)."""
+    rows = await OutboxMessage.select().order_by(OutboxMessage.id, ascending=False).limit(limit)
+    return [{**row, "body_text": visible_body(row["body_text"])} for row in rows]

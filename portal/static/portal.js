@@ -30,3 +30,13 @@
     if (note) note.remove();
   });
 })();
+/* A refused form's error summary takes the focus, so that a screen reader and the keyboard start there. */
+(function () {
+  "use strict";
+  function focusSummary(root) {
+    var summary = root.matches && root.matches("[data-error-summary]") ? root : root.querySelector("[data-error-summary]");
+    if (summary) summary.focus();
+  }
+  document.addEventListener("DOMContentLoaded", function () { focusSummary(document); });
+  document.addEventListener("htmx:afterSettle", function (e) { focusSummary(e.detail.elt); });
+})();

@@ -88,6 +88,8 @@ async def test_bad_field_gives_russian_error_at_the_field_keeps_input_and_stores
     error_line = html.split(f'id="err-{field}">', 1)[1].split("</p>", 1)[0]
     assert message in error_line
     assert html.count('class="field-error"') == 1  # only that field
+    summary = html.split("data-error-summary", 1)[1].split("</div>", 1)[0]  # named and linked at the top
+    assert f'href="#f-{field}"' in summary and message in summary and f'id="f-{field}"' in html
     # Everything typed is still there.
     assert 'value="Потребительский кооператив «Рассвет»"' in html or field == "coop_name"
     assert 'value="Иванова Мария Петровна"' in html or field == "contact_name"

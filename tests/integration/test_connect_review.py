@@ -96,7 +96,11 @@ async def test_registration_link_arrives_by_smtp_and_works_once(staff_client, se
     assert (await service.consume_link(token))["id"] == link["id"]
     assert await service.consume_link(token) is None
     r = await staff_client.get(url)
-    assert r.status_code == 410 and "уже была использована" in r.text
+    # Said in plain words, with «Войти» and the operator's contacts from the settings.
+    assert r.status_code == 410 and "По этой ссылке уже зарегистрировались" in r.text
+    assert "Ошибка 410" not in r.text and 'href="/login">Войти</a>' in r.text
+    operator = staff_client._transport.app.state.settings.operator
+    assert f"mailto:{operator.email}" in r.text and operator.phone in r.text
 
 
 async def test_expired_and_unknown_links_are_refused(staff_client):

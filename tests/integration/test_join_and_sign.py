@@ -124,8 +124,14 @@ async def test_application_errors_stay_at_the_field_and_draft_is_kept(client):
     await register(client, Key())
     r = await post_form(client, "/cabinet/application", {**ORG_APPLICATION, "inn": "7707083894",
                                                          "settlement_account": "40702810938000000002"})
-    assert r.status_code == 422
+    # Refused: the draft is saved and the errors are shown by a GET (a reload posts nothing again).
+    assert r.status_code == 303 and r.headers["location"] == "/cabinet/application?check=1#errors"
+    r = await client.get("/cabinet/application?check=1")
+    assert r.status_code == 200
     assert 'id="err-inn"' in r.text and 'id="err-settlement_account"' in r.text
+    # The summary names each field and links to it.
+    summary = r.text.split("data-error-summary")[1].split("</div>")[0]
+    assert 'href="#f-inn"' in summary and "ИНН" in summary and 'href="#f-settlement_account"' in summary
     assert "БИК" in r.text.split('id="err-settlement_account">')[1].split("</p>")[0]
     assert 'value="Потребительский кооператив «Рассвет»"' in r.text
     # The draft survives: the next visit shows what was typed, the bad value included.
@@ -133,6 +139,21 @@ async def test_application_errors_stay_at_the_field_and_draft_is_kept(client):
     assert 'value="7707083894"' in r.text and 'value="ПК «Рассвет»"' in r.text
     r = await client.get("/cabinet/sign", follow_redirects=False)
     assert r.headers["location"] == "/cabinet/application"
+
+
+async def test_a_reload_after_a_refused_submit_keeps_the_corrections(client):
+    """The inline check saved a corrected ИНН; reloading the error page must not bring the old value back."""
+    await register(client, Key())
+    r = await post_form(client, "/cabinet/application", {**ORG_APPLICATION, "inn": "7707083894"})
+    location = r.headers["location"]
+    r = await post_form(client, "/cabinet/application/field/inn", {"applicant_type": "organization",
+                                                                   "inn": "7707083893"}, htmx=True)
+    assert r.status_code == 200 and 'id="err-inn"' not in r.text
+    r = await client.get(location)  # the reload
+    assert r.status_code in (200, 303)
+    from portal.applications.service import draft_of
+
+    assert draft_of(await Application.select().first())["inn"] == "7707083893"
 
 
 async def test_inline_field_check_saves_the_draft(client):
@@ -342,6 +363,10 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     r = await client.get(f"/staff/applications/{app_id}")
     ids = re.findall(r'/staff/documents/(\d+)"', r.text)
     assert len(ids) == 4 and "Иванова Мария Петровна" in r.text
+    # Values in words, not codes: «Устав», «да», not «charter», «on».
+    props = r.text.split('class="props"')[1].split("</dl>")[0]
+    assert "<dd>Устав</dd>" in props and "<dd>да</dd>" in props
+    assert "charter" not in props and "<dd>on</dd>" not in props
     r = await client.get(f"/staff/documents/{ids[0]}")
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     # Personal: cached only by the browser, revalidated by the PDF's SHA-256.
