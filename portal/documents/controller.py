@@ -32,7 +32,7 @@ class VerifyController(Controller):
     async def page(self, request: Request) -> object:
         value = (request.query_params.get("hash") or "").strip().lower()
         context: dict[str, Any] = {"hash": value, "result": None, "registered": None, "error": None,
-                                   "looked_up": bool(value),
+                                   "looked_up": bool(value), "file_error": None,
                                    "seal_sha256": store.operator_certificate_sha256(request.app.state.settings)}
         if value:
             if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
@@ -49,12 +49,16 @@ class VerifyController(Controller):
         upload = data.get("file")
         content = await upload.read() if isinstance(upload, UploadFile) else b""
         context: dict[str, Any] = {"hash": "", "result": None, "registered": None, "error": None, "looked_up": True,
+                                   "file_error": None,
                                    "seal_sha256": store.operator_certificate_sha256(request.app.state.settings)}
         if not content:
-            context["error"] = "Выберите PDF-файл документа."
+            context["file_error"] = "Выберите PDF-файл документа."
             return render(request, "documents/verify.html", context, status_code=422)
         pinned = store.operator_certificate_sha256(request.app.state.settings)
         result = await asyncio.to_thread(verify_pdf, content, seal_certificates=[pinned] if pinned else None)
+        if result.refused:  # not a PDF, damaged, or over the decoding limits: nothing was checked
+            context["file_error"] = result.reason
+            return render(request, "documents/verify.html", context, status_code=422)
         context["result"] = result
         context["pdf_sha256"] = sha256_hex(content)
         registered = await _registered(context["pdf_sha256"])

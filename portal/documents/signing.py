@@ -22,6 +22,8 @@ import io
 import json
 import math
 import re
+import struct
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
@@ -279,14 +281,41 @@ _ANALYSIS_MAX_SIDE = 500
 _LINE_RATIO = 0.06
 #: … or the ink lies within this many px (analysis scale) of its principal axis.
 _LINE_HALF_WIDTH = 3.0
+#: A drawing is lines: ink covering more than this share of its bounding box (full resolution)
+#: is a filled shape or a blot. Handwritten signatures cover 5–15 %, a filled rectangle 100 %.
+_MAX_INK_SHARE = 0.5
+
+#: The PNG chunks a drawn signature consists of: the pixels and nothing else.
+_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
+#: PNG colour type → (channels, allowed bit depths).
+_COLOUR_TYPES = {0: (1, (1, 2, 4, 8, 16)), 2: (3, (8, 16)), 3: (1, (1, 2, 4, 8)), 4: (2, (8, 16)), 6: (4, (8, 16))}
+
+_NOT_PNG = "Файл повреждён или не является изображением PNG."
+_NOT_ONLY_PIXELS = (
+    "Изображение подписи содержит посторонние данные, а не только рисунок. Обновите страницу и "
+    "распишитесь снова."
+)
 
 
 def validate_signature_png(data: bytes) -> str:
     """Check a drawn signature PNG and return its SHA-256 hex, or raise ``SignatureImageError``.
 
-    Refused: not a PNG (magic bytes and a real decode), larger than 200 KB, larger than
-    2000×1000 px, blank (nothing drawn: transparent/white) and a single straight line
-    (all the ink lies in a thin band around one axis).
+    Refused: not a PNG (magic bytes, chunk checksums and a real decode), larger than 200 KB,
+    larger than 2000×1000 px, anything in the file besides the pixels, blank (nothing drawn:
+    transparent/white), a single straight line (all the ink lies in a thin band around one
+    axis) and a filled shape (the ink covers most of its bounding box).
+
+    Why the uploaded bytes are checked rather than re-encoded: the browser signs
+    ``coopdoc:v1:<document hash>:<SHA-256 of the PNG it uploads>``, the server checks that
+    signature and stores and embeds these very bytes, and ``verify_pdf`` (``portal verify``,
+    /verify) checks that the PNG attached to the PDF has the signed SHA-256. An image re-encoded
+    here would have another hash: the member's signature would no longer cover the image in the
+    PDF, and every issued PDF would need a second image hash. So the re-encoding happens in the
+    browser, before hashing: ``signature-pad.js`` keeps only the chunks that carry the pixels
+    (IHDR, IDAT, IEND). Here a PNG must consist of exactly those — no text, metadata, colour
+    profile or private chunks, nothing after IEND, and compressed pixel data that inflates to
+    exactly the size its header announces — so what is stored, hashed and embedded into the
+    PDFs is the drawing and nothing else. The sizes are checked before any pixel is decoded.
     """
     from PIL import Image, UnidentifiedImageError  # Pillow is a WeasyPrint dependency
 
@@ -300,42 +329,114 @@ def validate_signature_png(data: bytes) -> str:
         )
     if not data.startswith(PNG_MAGIC):
         raise SignatureImageError("Изображение подписи должно быть в формате PNG.")
+    _check_png_structure(data)
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as probe:
-            width, height = probe.size
-            if width > SIGNATURE_PNG_MAX_WIDTH or height > SIGNATURE_PNG_MAX_HEIGHT:
-                raise SignatureImageError(
-                    f"Изображение подписи слишком большое: {width}×{height} пикселей, допускается "
-                    f"не более {SIGNATURE_PNG_MAX_WIDTH}×{SIGNATURE_PNG_MAX_HEIGHT}."
-                )
-            if width < 1 or height < 1:
-                raise SignatureImageError("Изображение подписи пустое.")
-            probe.verify()  # chunk CRCs
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-            image.load()  # real decode of the pixel data
+            image.load()  # decode the pixels: their size is known to be within the limits
             rgba = image.convert("RGBA")
-    except SignatureImageError:
-        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise SignatureImageError("Файл повреждён или не является изображением PNG.") from exc
+        raise SignatureImageError(_NOT_PNG) from exc
 
-    points = _ink_points(rgba)
+    mask = _ink_mask(rgba)
+    points = _ink_points(mask)
     if len(points) < _MIN_INK_PIXELS:
         raise SignatureImageError("Подпись не нарисована: поле для подписи пустое — распишитесь в нём.")
     if _is_straight_line(points):
         raise SignatureImageError(
             "Подпись не может быть одной прямой линией — распишитесь так, как на бумаге."
         )
+    if _ink_share(mask) > _MAX_INK_SHARE:
+        raise SignatureImageError(
+            "Подпись не может быть закрашенной фигурой — распишитесь так, как на бумаге."
+        )
     return sha256_hex(data)
 
 
-def _ink_points(rgba) -> list[tuple[int, int]]:
-    """Coordinates of ink pixels on a reduced copy (any ink inside a reduced cell counts)."""
+def _check_png_structure(data: bytes) -> None:
+    """Only IHDR, (PLTE,) IDAT…, IEND with valid CRCs; the size and the pixel data checked.
+
+    The pixel data is inflated here with a bound computed from the header (at most 16 MB for
+    2000×1000 px at 16 bits × 4 channels), so a decompression bomb stops at that bound.
+    """
+    chunks: list[tuple[bytes, bytes]] = []
+    pos = len(PNG_MAGIC)
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise SignatureImageError(_NOT_PNG)
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise SignatureImageError(_NOT_PNG)
+        body = data[pos + 8:end - 4]
+        if zlib.crc32(kind + body) != int.from_bytes(data[end - 4:end], "big"):
+            raise SignatureImageError(_NOT_PNG)
+        if kind not in _PIXEL_CHUNKS:
+            raise SignatureImageError(_NOT_ONLY_PIXELS)
+        chunks.append((kind, body))
+        pos = end
+        if kind == b"IEND":
+            break
+    if pos != len(data):
+        raise SignatureImageError(_NOT_ONLY_PIXELS)  # bytes after IEND
+    kinds = [kind for kind, _body in chunks]
+    if not kinds or kinds[0] != b"IHDR" or kinds[-1] != b"IEND" or len(chunks[0][1]) != 13:
+        raise SignatureImageError(_NOT_PNG)
+    if chunks[-1][1] or kinds.count(b"IHDR") != 1 or kinds.count(b"IEND") != 1 or kinds.count(b"PLTE") > 1:
+        raise SignatureImageError(_NOT_PNG)
+    idat = [i for i, kind in enumerate(kinds) if kind == b"IDAT"]
+    if not idat or idat != list(range(idat[0], idat[-1] + 1)):
+        raise SignatureImageError(_NOT_PNG)  # the pixel data must be one run of IDAT chunks
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    if width > SIGNATURE_PNG_MAX_WIDTH or height > SIGNATURE_PNG_MAX_HEIGHT:
+        raise SignatureImageError(
+            f"Изображение подписи слишком большое: {width}×{height} пикселей, допускается "
+            f"не более {SIGNATURE_PNG_MAX_WIDTH}×{SIGNATURE_PNG_MAX_HEIGHT}."
+        )
+    if width < 1 or height < 1:
+        raise SignatureImageError("Изображение подписи пустое.")
+    channels, depths = _COLOUR_TYPES.get(colour, (0, ()))
+    if depth not in depths or compression or filtering or interlace or ((b"PLTE" in kinds) != (colour == 3)):
+        raise SignatureImageError(_NOT_PNG)  # browsers write neither interlaced nor odd PNGs
+    # The rows of pixels (a filter byte each) exactly; inflated step by step, only measured.
+    expected = height * (1 + (width * channels * depth + 7) // 8)
+    inflater = zlib.decompressobj()
+    pending = b"".join(body for kind, body in chunks if kind == b"IDAT")
+    size = 0
+    try:
+        while not inflater.eof and size <= expected:
+            step = inflater.decompress(pending, 64 * 1024)
+            pending = inflater.unconsumed_tail
+            if not step:
+                break
+            size += len(step)
+    except zlib.error as exc:
+        raise SignatureImageError(_NOT_PNG) from exc
+    if size != expected or not inflater.eof or inflater.unused_data or pending:
+        raise SignatureImageError(_NOT_PNG)  # too little, too much, or more data after the pixels
+
+
+def _ink_mask(rgba):
+    """255 where there is ink (composited on white, darker than ``_INK_LUMA``), else 0."""
     from PIL import Image
 
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     luma = Image.alpha_composite(white, rgba).convert("L")
-    mask = luma.point(lambda v: 255 if v < _INK_LUMA else 0)
+    return luma.point(lambda v: 255 if v < _INK_LUMA else 0)
+
+
+def _ink_share(mask) -> float:
+    """Share of the ink's bounding box that is ink, at full resolution."""
+    bbox = mask.getbbox()
+    if bbox is None:
+        return 0.0
+    area = (bbox[2] - bbox[0]) * (bbox[3] - bbox[1])
+    return mask.crop(bbox).histogram()[255] / area
+
+
+def _ink_points(mask) -> list[tuple[int, int]]:
+    """Coordinates of ink pixels on a reduced copy (any ink inside a reduced cell counts)."""
+    from PIL import Image
+
     bbox = mask.getbbox()
     if bbox is None:
         return []

@@ -15,12 +15,28 @@ The seal proves integrity, not who sealed: anybody can seal a file with a certif
 own. Pass ``seal_certificates`` (the SHA-256 fingerprints of the operator's seal certificates)
 to also require the operator's certificate; without it the fingerprint is only reported
 (``result.seal.certificate_sha256``) for the caller to compare.
+
+Anybody may upload a file here, so before anything else reads it the file is measured: a few KB
+of PDF can hold streams that inflate to gigabytes (a Flate stream inflates up to ~1000 times,
+chained filters multiply that). ``_measure_streams`` reads every object that has an offset in
+any cross-reference section of any revision — every stream pyHanko could ever decode from this
+file, the seal check's reader included, is one of them (streams cannot live in object streams).
+Each stream may only be uncompressed or a single ``/FlateDecode`` (the only filter of the
+portal's PDFs; ``/DecodeParms`` only on images, where predictors never enlarge the data); it is
+inflated here step by step without keeping the output, every byte counted against one budget
+for the whole file, ``MAX_DECODED_BYTES``, and refused past it. The streams pyHanko itself
+decodes and keeps (object, cross-reference and XMP streams) and the attachments read below are
+held to ``MAX_STRUCTURE_STREAM_BYTES`` / ``MAX_ATTACHMENT_BYTES`` each, and pyHanko's own
+decoding limits are set just as tight for this reader. A refused file is reported with
+``refused=True``: nothing in it was verified.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+import logging
 import zlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -44,12 +60,42 @@ from portal.documents.signing import (
 )
 
 MAX_PDF_BYTES = 50 * 1024 * 1024
-MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024  # document.json, signatures.json, PNGs are far smaller
+#: Everything decoded from one PDF together, all streams of all revisions: pages, fonts, images,
+#: metadata, attachments. A signed document of the portal decodes to under 1 MB; the largest
+#: part is the drawn signature as an image (at most 2000×1000 px: 8 MB for each signer).
+MAX_DECODED_BYTES = 48 * 1024 * 1024
+#: One attachment: document.json, signatures.json and the signature PNGs are far smaller.
+MAX_ATTACHMENT_BYTES = 1024 * 1024
+#: One object stream, cross-reference stream or XMP metadata stream (a few KB in the portal's
+#: PDFs). pyHanko decodes these and keeps them in memory.
+MAX_STRUCTURE_STREAM_BYTES = 1024 * 1024
+#: Objects with an offset, all revisions together (a signed document has about 60).
+MAX_OBJECTS = 20_000
+_INFLATE_STEP = 64 * 1024
+_STRUCTURE_TYPES = ("/ObjStm", "/XRef", "/Metadata")
+
+NOT_PDF = "Файл не является PDF-документом: выберите PDF, полученный на портале."
+DAMAGED = "Печать оператора и подписи не проверены: структура PDF-файла повреждена."
+TOO_LARGE = "Файл слишком большой для проверки."
+DECODE_LIMIT = (
+    "Файл не проверен: сжатые данные в нём распаковываются в слишком большой объём — в документах "
+    "портала такого не бывает. Загрузите PDF, выданный порталом."
+)
+UNKNOWN_FILTER = (
+    "Файл не проверен: данные в нём сжаты способом, которого нет в документах портала. "
+    "Загрузите PDF, выданный порталом."
+)
+ENCRYPTED = "Файл зашифрован, а документы портала не шифруются: такой файл не проверить."
+TOO_MANY_OBJECTS = "Файл не проверен: в нём слишком много объектов для документа портала."
 
 _RECORD_FIELDS = (
     "full_name", "role", "email", "key_fingerprint", "public_key_b64", "signature_b64",
     "document_hash", "image_sha256", "signed_at", "ip", "user_agent",
 )
+
+# pyHanko logs a warning for some damaged files; without a handler of its own that would go to
+# the stderr of ``portal verify`` (the records still reach the application's handlers).
+logging.getLogger("pyhanko").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -64,6 +110,15 @@ class SignerInfo:
     ip: str
     user_agent: str
 
+    @property
+    def signed_at_time(self) -> dt.datetime | None:
+        """``signed_at`` as an aware datetime (None if it is not an ISO time with an offset)."""
+        try:
+            value = dt.datetime.fromisoformat(self.signed_at)
+        except ValueError:
+            return None
+        return value if value.tzinfo is not None else None
+
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -74,6 +129,7 @@ class VerifyResult:
     document: dict | None = None  # the canonical document when it could be read
     template_id: str | None = None
     seal: SealCheck | None = None  # the operator's seal, when the attachments were valid
+    refused: bool = False  # the file itself was refused (not a PDF, damaged, over the limits): nothing verified
 
 
 class _Invalid(Exception):
@@ -83,43 +139,205 @@ class _Invalid(Exception):
         self.extra = extra
 
 
-def _embedded_files(node: Any, depth: int = 0):
-    """(name, stream) pairs of an /EmbeddedFiles name tree (leaves and /Kids)."""
-    if depth > 16:
-        raise ValueError("name tree too deep")
-    node = node.get_object()
-    names = node.get("/Names")
-    if names is not None:
-        names = names.get_object()
-        for i in range(0, len(names) - 1, 2):
-            spec = names[i + 1].get_object()
-            yield str(names[i]), spec["/EF"].get_object()["/F"].get_object()
-    for kid in node.get("/Kids") or []:
-        yield from _embedded_files(kid, depth + 1)
+class _Refused(Exception):
+    """The uploaded file cannot be checked at all (``VerifyResult.refused``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-def _stream_content(stream: Any) -> bytes:
-    """Content of an embedded-file stream; Flate streams are inflated strictly (checksum too)."""
-    filters = stream.get("/Filter")
-    if filters is not None and not isinstance(filters, str):
-        filters = list(filters)
-        filters = filters[0] if len(filters) == 1 else filters
-    if filters == "/FlateDecode" and "/DecodeParms" not in stream:
-        inflater = zlib.decompressobj()
-        content = inflater.decompress(stream._data, MAX_ATTACHMENT_BYTES)
-        if inflater.unconsumed_tail or not inflater.eof:  # too big, truncated or corrupt
-            raise ValueError("attachment too large or corrupt")
-        if inflater.unused_data.strip():
-            raise ValueError("data after the compressed stream")
+# --------------------------------------------------------------------------- bounded decoding
+
+
+class _Budget:
+    """Bytes that may still be decoded from this file, all streams together."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def spend(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise _Refused(DECODE_LIMIT)
+
+
+def _inflate(data: bytes, budget: _Budget, limit: int, *, keep: bool) -> tuple[bytes, bool]:
+    """Inflate a zlib stream step by step: at most ``limit`` bytes, each step charged to ``budget``.
+
+    Returns the content (with ``keep``; otherwise b"": the stream is only measured) and whether
+    the stream is complete: it ended, its checksum matched and only whitespace follows. Raises
+    ``_Refused`` past ``limit`` or the budget; at most one step is in memory beyond the content.
+    """
+    inflater = zlib.decompressobj()
+    parts: list[bytes] = []
+    size = 0
+    pending = data
+    try:
+        while not inflater.eof:
+            chunk = inflater.decompress(pending, _INFLATE_STEP)
+            pending = inflater.unconsumed_tail
+            if not chunk:
+                break  # the input is used up: a truncated stream
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(DECODE_LIMIT)
+            budget.spend(len(chunk))
+            if keep:
+                parts.append(chunk)
+    except zlib.error:
+        return b"".join(parts), False
+    return b"".join(parts), inflater.eof and not inflater.unused_data.strip()
+
+
+def _get(dictionary: Any, key: str) -> Any:
+    """``dictionary[key]`` with indirect objects resolved, or None."""
+    try:
+        return dictionary[key]
+    except KeyError:
+        return None
+
+
+def _unwrap(value: Any) -> Any:
+    """A one-element array as its element (``[/FlateDecode]`` is ``/FlateDecode``)."""
+    if isinstance(value, list):
+        return value[0].get_object() if len(value) == 1 else value
+    return value
+
+
+def _is_flate(stream: Any) -> bool:
+    """True for one ``/FlateDecode``, False for no filter; ``_Refused`` for anything else.
+
+    ``/DecodeParms`` (predictors) only on images: they never enlarge the data, and nothing in
+    the verification applies them.
+    """
+    filters = _get(stream, "/Filter")
+    if filters is None or filters == []:
+        return False
+    if _unwrap(filters) != "/FlateDecode":
+        raise _Refused(UNKNOWN_FILTER)
+    params = _unwrap(_get(stream, "/DecodeParms"))
+    if params is not None and params != {} and _get(stream, "/Subtype") != "/Image":
+        raise _Refused(UNKNOWN_FILTER)
+    return True
+
+
+def _measure(stream: Any, budget: _Budget) -> None:
+    """Inflate one stream without keeping it, counting its size against the limits."""
+    kind = _get(stream, "/Type")
+    if kind in _STRUCTURE_TYPES:
+        limit = MAX_STRUCTURE_STREAM_BYTES
+    elif kind == "/EmbeddedFile":
+        limit = MAX_ATTACHMENT_BYTES
     else:
-        content = stream.get_data()
-    params = stream.get("/Params")
+        limit = MAX_DECODED_BYTES
+    data = stream.encoded_data
+    if _is_flate(stream):
+        # A damaged stream is measured as far as it inflates: nobody can decode more of it.
+        _inflate(data, budget, limit, keep=False)
+    else:
+        if len(data) > limit:
+            raise _Refused(DECODE_LIMIT)
+        budget.spend(len(data))
+
+
+def _measure_streams(reader: Any, budget: _Budget) -> None:
+    """Measure every stream of every revision (each object that has an offset in the file)."""
+    from pyhanko.pdf_utils.generic import StreamObject
+
+    xrefs = reader.xrefs
+    count = 0
+    for revision in range(xrefs.total_revisions):
+        for ref in xrefs.explicit_refs_in_revision(revision):
+            if not isinstance(xrefs.get_historical_ref(ref, revision), int):
+                continue  # freed, or in an object stream (which holds no streams)
+            count += 1
+            if count > MAX_OBJECTS:
+                raise _Refused(TOO_MANY_OBJECTS)
+            obj = reader.get_object(ref, revision=revision)
+            if isinstance(obj, StreamObject):
+                _measure(obj, budget)
+
+
+def _decode_limits() -> Any:
+    """pyHanko's own limits for the streams it decodes itself (object and xref streams)."""
+    from pyhanko.pdf_utils.decode_limits import DecodeLimits, DocumentDecodeBudget, StreamDecodeLimits
+
+    return DecodeLimits(
+        per_stream=StreamDecodeLimits(max_ratio=None, max_output_size=MAX_STRUCTURE_STREAM_BYTES),
+        per_purpose={},
+        document_budget=DocumentDecodeBudget(base_allowance=4 * MAX_STRUCTURE_STREAM_BYTES, max_ratio=0),
+    )
+
+
+def _is_decode_limit(exc: BaseException) -> bool:
+    from pyhanko.pdf_utils.misc import PdfDecodeLimitError
+
+    while exc is not None:
+        if isinstance(exc, PdfDecodeLimitError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _open(pdf_bytes: bytes, budget: _Budget) -> Any:
+    """A strict pyHanko reader of the file, after every stream in it has been measured."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf_bytes), strict=True, decode_limits=_decode_limits())
+        if reader.encrypted:
+            raise _Refused(ENCRYPTED)
+        _measure_streams(reader, budget)
+        _get(reader.root, "/Pages")
+    except _Refused:
+        raise
+    except Exception as exc:  # pyHanko raises many kinds of errors on garbage
+        raise _Refused(DECODE_LIMIT if _is_decode_limit(exc) else DAMAGED) from exc
+    return reader
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def _embedded_files(node: Any, seen: set, depth: int = 0):
+    """(name, stream) pairs of an /EmbeddedFiles name tree (leaves and /Kids)."""
+    if depth > 16 or len(seen) > 256:
+        raise ValueError("name tree too deep or too large")
+    node = node.get_object()
+    if id(node) in seen:
+        raise ValueError("name tree has a loop")
+    seen.add(id(node))
+    names = _get(node, "/Names")
+    if names is not None:
+        for i in range(0, len(names) - 1, 2):
+            key = names[i].get_object()
+            name = key if isinstance(key, str) else bytes(key).decode("latin-1")
+            yield name, names[i + 1].get_object()["/EF"]["/F"]
+    for kid in _get(node, "/Kids") or []:
+        yield from _embedded_files(kid, seen, depth + 1)
+
+
+def _stream_content(stream: Any, budget: _Budget) -> bytes:
+    """Content of an embedded-file stream; Flate streams are inflated strictly (checksum too)."""
+    data = stream.encoded_data
+    if _is_flate(stream):
+        if _get(stream, "/DecodeParms") is not None:
+            raise _Refused(UNKNOWN_FILTER)
+        content, complete = _inflate(data, budget, MAX_ATTACHMENT_BYTES, keep=True)
+        if not complete:  # truncated, corrupt or followed by other data
+            raise ValueError("attachment stream damaged")
+    else:
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise _Refused(DECODE_LIMIT)
+        budget.spend(len(data))
+        content = data
+    params = _get(stream, "/Params")
     if params is not None:
-        params = params.get_object()
-        size = params.get("/Size")
+        size = _get(params, "/Size")
         if size is not None and int(size) != len(content):
             raise ValueError("size mismatch")
-        checksum = params.get("/CheckSum")
+        checksum = _get(params, "/CheckSum")
         if checksum is not None:
             expected = bytes(checksum.original_bytes) if hasattr(checksum, "original_bytes") else bytes(checksum)
             if hashlib.md5(content, usedforsecurity=False).digest() != expected:
@@ -127,23 +345,19 @@ def _stream_content(stream: Any) -> bytes:
     return content
 
 
-def _attachments(pdf_bytes: bytes) -> dict[str, list[bytes]]:
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(io.BytesIO(pdf_bytes), strict=False)
-        _ = len(reader.pages)
-        root = reader.trailer["/Root"].get_object()
-    except Exception as exc:  # pypdf raises many kinds of errors on garbage
-        raise _Invalid("Файл не является PDF-документом или повреждён.") from exc
+def _attachments(reader: Any, budget: _Budget) -> dict[str, list[bytes]]:
     result: dict[str, list[bytes]] = {}
     try:
-        names = root.get("/Names")
-        tree = names.get_object().get("/EmbeddedFiles") if names is not None else None
+        names = _get(reader.root, "/Names")
+        tree = _get(names, "/EmbeddedFiles") if names is not None else None
         if tree is not None:
-            for name, stream in _embedded_files(tree):
-                result.setdefault(name, []).append(_stream_content(stream))
+            for name, stream in _embedded_files(tree, set()):
+                result.setdefault(name, []).append(_stream_content(stream, budget))
+    except _Refused:
+        raise
     except Exception as exc:
+        if _is_decode_limit(exc):
+            raise _Refused(DECODE_LIMIT) from exc
         raise _Invalid("Вложения PDF-файла повреждены: поток данных не проходит проверку целостности.") from exc
     return result
 
@@ -159,10 +373,12 @@ def _single(attachments: dict[str, list[bytes]], name: str, missing: str) -> byt
 
 def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> VerifyResult:
     if not isinstance(pdf_bytes, (bytes, bytearray)) or b"%PDF-" not in bytes(pdf_bytes[:1024]):
-        raise _Invalid("Файл не является PDF-документом.")
+        raise _Refused(NOT_PDF)
     if len(pdf_bytes) > MAX_PDF_BYTES:
-        raise _Invalid("Файл слишком большой для проверки.")
-    attachments = _attachments(bytes(pdf_bytes))
+        raise _Refused(TOO_LARGE)
+    budget = _Budget(MAX_DECODED_BYTES)
+    reader = _open(bytes(pdf_bytes), budget)
+    attachments = _attachments(reader, budget)
 
     raw_document = _single(
         attachments, DOCUMENT_FILE,
@@ -282,3 +498,5 @@ def verify_pdf(pdf_bytes: bytes, *, seal_certificates: Collection[str] | None = 
         return _check(pdf_bytes, seal_certificates)
     except _Invalid as invalid:
         return VerifyResult(valid=False, reason=invalid.reason, **invalid.extra)
+    except _Refused as refused:
+        return VerifyResult(valid=False, reason=refused.reason, refused=True)

@@ -15,7 +15,8 @@
  *
  * API: window.SignaturePad.get(element) → instance (element: the root or anything inside it):
  *   isEmpty(), validate() → null | Russian message (also shown in the error element),
- *   toPNGBlob() → Promise<Blob> (1200×400 transparent PNG), clear(), undo(),
+ *   toPNGBlob() → Promise<Blob> (1200×400 transparent PNG: only the chunks that carry the
+ *   pixels, IHDR/IDAT/IEND — the server refuses anything else in the image), clear(), undo(),
  *   strokes() → [[{x, y}, …], …] in a 600×200 logical coordinate space.
  * Every change dispatches a bubbling `signature:change` CustomEvent on the root element,
  * detail: {strokes: <number of strokes>, empty: <boolean>, reason: "stroke"|"undo"|"clear"}.
@@ -46,11 +47,19 @@
   var LINE_HALF_WIDTH = 3.5; // server 3: 98 % of the ink within ± this (analysis px) of the axis
   var MIN_EXTENT = 9; // server 8: ink shorter than this (analysis px) is a dot
   var MIN_BOX = 6; // logical px: strokes inside a box this small on both sides are a dot
+  var INK_LUMA = 200; // server: a pixel composited on white darker than this is ink
+  var MAX_INK_SHARE = 0.45; // server 0.5: ink covering more of its bounding box is a filled shape
 
   var MESSAGES = {
     blank: "Подпись не нарисована: поле для подписи пустое — распишитесь в нём.",  // the server says the same
-    line: "Подпись не может быть одной прямой линией — распишитесь так, как на бумаге."
+    line: "Подпись не может быть одной прямой линией — распишитесь так, как на бумаге.",
+    filled: "Подпись не может быть закрашенной фигурой — распишитесь так, как на бумаге."
   };
+
+  /* The PNG chunks that carry the pixels. The browser signs the SHA-256 of the PNG it uploads
+   * and the server keeps exactly those bytes (portal/documents/signing.py explains why), so the
+   * image is cleaned here, before hashing: a browser may add colour or metadata chunks. */
+  var PIXEL_CHUNKS = ["IHDR", "PLTE", "IDAT", "IEND"];
 
   var instances = new WeakMap(); // root element → Pad
   var live = new Set(); // connected pads (for resize / devicePixelRatio changes)
@@ -215,6 +224,53 @@
     result.line = result.extent < MIN_EXTENT || result.ratio < LINE_RATIO ||
       result.band <= LINE_HALF_WIDTH;
     return result;
+  }
+
+  /* The strokes as exported: 1200×400 px, transparent, dark ink. */
+  function renderExport(strokes) {
+    var out = document.createElement("canvas");
+    out.width = LOGICAL_W * EXPORT_SCALE;
+    out.height = LOGICAL_H * EXPORT_SCALE;
+    var ctx = out.getContext("2d");
+    ctx.setTransform(EXPORT_SCALE, 0, 0, EXPORT_SCALE, 0, 0);
+    drawStrokes(ctx, strokes, LINE_WIDTH_LOGICAL);
+    return out;
+  }
+
+  /* Share of the ink's bounding box covered by ink in the exported image, as the server
+   * measures it (each pixel composited on white, luminance below INK_LUMA). */
+  function inkShare(strokes) {
+    var out = renderExport(strokes);
+    var w = out.width, h = out.height;
+    var px = out.getContext("2d").getImageData(0, 0, w, h).data;
+    var ink = 0, minX = w, minY = h, maxX = -1, maxY = -1;
+    for (var y = 0; y < h; y++) {
+      for (var x = 0; x < w; x++) {
+        var i = (y * w + x) * 4, a = px[i + 3] / 255;
+        var luma = (0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2]) * a + 255 * (1 - a);
+        if (luma >= INK_LUMA) continue;
+        ink++;
+        if (x < minX) minX = x;
+        if (x > maxX) maxX = x;
+        if (y < minY) minY = y;
+        if (y > maxY) maxY = y;
+      }
+    }
+    return ink ? ink / ((maxX - minX + 1) * (maxY - minY + 1)) : 0;
+  }
+
+  /* The PNG with only the chunks in PIXEL_CHUNKS, up to IEND (chunk CRCs stay valid). */
+  function pixelChunksOnly(buffer) {
+    var bytes = new Uint8Array(buffer), view = new DataView(buffer);
+    var parts = [bytes.subarray(0, 8)], pos = 8;
+    while (pos + 12 <= bytes.length) {
+      var type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
+      var end = pos + 12 + view.getUint32(pos);
+      if (PIXEL_CHUNKS.indexOf(type) >= 0) parts.push(bytes.subarray(pos, end));
+      pos = end;
+      if (type === "IEND") break;
+    }
+    return new Blob(parts, { type: "image/png" });
   }
 
   function Pad(root) {
@@ -455,6 +511,7 @@
     var message = null;
     if (this.isEmpty()) message = MESSAGES.blank;
     else if (analyse(this._strokes).line) message = MESSAGES.line;
+    else if (inkShare(this._strokes) > MAX_INK_SHARE) message = MESSAGES.filled;
     if (message) this._showError(message);
     else this._hideError();
     return message;
@@ -477,19 +534,14 @@
     else this._hideError();
   };
 
-  /* Transparent PNG, 1200×400 px, dark ink: well within 2000×1000 px and 200 KB. */
+  /* Transparent PNG, 1200×400 px, dark ink: well within 2000×1000 px and 200 KB. The same
+   * size on every screen: the strokes are kept in the logical 600×200 space. */
   Pad.prototype.toPNGBlob = function () {
-    var strokes = this._strokes;
+    var out = renderExport(this._strokes);
     return new Promise(function (resolve, reject) {
-      var out = document.createElement("canvas");
-      out.width = LOGICAL_W * EXPORT_SCALE;
-      out.height = LOGICAL_H * EXPORT_SCALE;
-      var ctx = out.getContext("2d");
-      ctx.setTransform(EXPORT_SCALE, 0, 0, EXPORT_SCALE, 0, 0);
-      drawStrokes(ctx, strokes, LINE_WIDTH_LOGICAL);
       out.toBlob(function (blob) {
-        if (blob) resolve(blob);
-        else reject(new Error("Не удалось получить изображение подписи."));
+        if (!blob) { reject(new Error("Не удалось получить изображение подписи.")); return; }
+        blob.arrayBuffer().then(function (buffer) { resolve(pixelChunksOnly(buffer)); }, reject);
       }, "image/png");
     });
   };
