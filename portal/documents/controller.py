@@ -44,7 +44,7 @@ class VerifyController(Controller):
     @post("/", middleware=[VERIFY_LIMIT.middleware], request_max_body_size=MAX_UPLOAD + 64 * 1024)
     async def upload(self, request: Request,
                      data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]) -> object:
-        from portal.documents.verify import verify_pdf
+        from portal.documents.sandbox import verify_upload
 
         upload = data.get("file")
         content = await upload.read() if isinstance(upload, UploadFile) else b""
@@ -55,7 +55,8 @@ class VerifyController(Controller):
             context["file_error"] = "Выберите PDF-файл документа."
             return render(request, "documents/verify.html", context, status_code=422)
         pinned = store.operator_certificate_sha256(request.app.state.settings)
-        result = await asyncio.to_thread(verify_pdf, content, seal_certificates=[pinned] if pinned else None)
+        # Anyone may upload: the check runs in a child process with memory and CPU limits.
+        result = await asyncio.to_thread(verify_upload, content, seal_certificates=[pinned] if pinned else None)
         if result.refused:  # not a PDF, damaged, or over the decoding limits: nothing was checked
             context["file_error"] = result.reason
             return render(request, "documents/verify.html", context, status_code=422)
