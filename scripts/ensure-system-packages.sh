@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Install the Debian packages the portal needs, only those that are missing.
 #   scripts/ensure-system-packages.sh run   # WeasyPrint libraries + Cyrillic fonts
-#   scripts/ensure-system-packages.sh test  # the above + chromium, postgresql, poppler-utils, npm
+#   scripts/ensure-system-packages.sh test  # the above + chromium, postgresql, poppler-utils, redis-server, npm
+#   scripts/ensure-system-packages.sh bench # wrk, the HTTP load generator of bench/http.py
 # Called by the Makefile (which keeps a stamp so the check runs once).
 set -euo pipefail
 
 mode="${1:-run}"
 case "$mode" in
-  run|test) ;;
-  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+  run|test|bench) ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
 packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-dejavu-extra)
 if [ "$mode" = test ]; then
-  packages+=(chromium poppler-utils)
+  packages+=(chromium poppler-utils redis-server)
+fi
+if [ "$mode" = bench ]; then
+  packages=()
+  command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi
 
 missing=()

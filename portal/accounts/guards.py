@@ -6,7 +6,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from portal.accounts.tables import Member, MemberKey
+from portal.accounts.tables import Member
 from portal.web import LoginRequired
 
 
@@ -22,10 +22,12 @@ async def current_member(request: Request) -> dict:
     One query: the key the session was opened with, joined to its member.
     """
     session = request.session
-    row = await MemberKey.select(*MemberKey.member.all_columns(exclude=[])).where(
-        (MemberKey.id == session.get("member_key_id")) & (MemberKey.member == session.get("member_id"))
-        & MemberKey.revoked_at.is_null()).first()
-    member = {key.removeprefix("member."): value for key, value in row.items()} if row else None
+    # Raw SQL: Piccolo builds a join over a foreign key slowly (~3 ms), and this runs on every member page.
+    rows = await Member.raw(
+        "SELECT m.* FROM member m JOIN member_key k ON k.member = m.id "
+        "WHERE k.id = {} AND m.id = {} AND k.revoked_at IS NULL",
+        session.get("member_key_id"), session.get("member_id"))
+    member = rows[0] if rows else None
     if member is None or member["sessions_epoch"] != session.get("epoch", 0):
         request.clear_session()
         raise LoginRequired("/login", request.url.path)

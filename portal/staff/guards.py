@@ -17,8 +17,9 @@ async def staff_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     session = connection.scope.get("session") or {}
     staff_id = session.get("staff_id")
     if staff_id:
-        row = await StaffUser.select(StaffUser.id, StaffUser.email, StaffUser.is_active, StaffUser.sessions_epoch
-                                     ).where(StaffUser.id == staff_id).first()
+        rows = await StaffUser.raw("SELECT id, email, is_active, sessions_epoch FROM staff_user WHERE id = {}",
+                                   staff_id)
+        row = rows[0] if rows else None
         if row and row["is_active"] and row["sessions_epoch"] == session.get("epoch", 0):
             connection.state.staff = row
             return
