@@ -9,6 +9,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -19,7 +20,7 @@ help:
 	@echo "make run    — set up and serve on http://$(HOST):$(PORT) (HOST=, PORT= to change)"
 	@echo "make test   — set up (system packages, test deps) and run all tests (PYTEST_ARGS=...)"
 	@echo "make docs   — build the documentation site (mkdocs build --strict)"
-	@echo "make bench  — run the benchmarks in bench/"
+	@echo "make bench  — run the benchmarks in bench/ (BENCH_ARGS=\"--quick\" for bench/http.py)"
 	@echo "make clean  — remove the venv, build output and caches (keeps var/)"
 
 run: setup-run
@@ -53,12 +54,16 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.stamp-run
 
 docs: setup-run
-	$(BIN)/python -m mkdocs build --strict
+	$(BIN)/python -m portal.docs_site site
 
+# -P: a script's own directory does not go first on sys.path (bench/http.py would shadow the standard http).
 bench: setup-test
-	@set -e; shopt -s nullglob; files=(bench/*.py); \
-	if [ $${#files[@]} -eq 0 ]; then echo "no benchmarks in bench/"; exit 0; fi; \
-	for f in "$${files[@]}"; do echo "== $$f"; $(BIN)/python "$$f"; done
+	bash scripts/ensure-system-packages.sh bench
+	$(BIN)/python -P bench/http.py $(BENCH_ARGS)
+	@set -e; for f in bench/*.py; do \
+	  case "$$f" in bench/http.py|bench/bare_app.py|bench/__init__.py) continue ;; esac; \
+	  echo "== $$f"; $(BIN)/python -P "$$f"; \
+	done
 
 clean:
 	rm -rf $(VENV) site build dist .pytest_cache tests/.cache *.egg-info

@@ -1,7 +1,7 @@
 """Render the joining package: plain WeasyPrint PDFs vs the signed PDF/A-3b (signature page,
 attachments, signature checks), N times each; prints per-document times and the ratio.
 
-    .venv/bin/python bench/bench_render.py [-n 10] [--type organization|individual|entrepreneur]
+    .venv/bin/python -P bench/bench_render.py   # -P: bench/http.py must not shadow the standard http [-n 10] [--type organization|individual|entrepreneur]
 
 The lead will extend it with the server-side signing time (database transaction included).
 """

@@ -1,6 +1,6 @@
 """Server time to sign the four-document joining package vs WeasyPrint alone rendering the same four documents.
 
-    .venv/bin/python bench/bench_sign_package.py [-n 5]
+    .venv/bin/python -P bench/bench_sign_package.py [-n 5]
 
 Signing = what POST /cabinet/sign does on the server: PNG validation, preparing the canonical documents,
 four Ed25519 checks, rendering the four signed PDF/A-3b with attachments and the operator seal, and the

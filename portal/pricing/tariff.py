@@ -22,6 +22,7 @@ import re
 from decimal import Decimal
 from typing import Mapping
 
+from babel import Locale
 from babel.numbers import format_currency, format_decimal
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
     "worked_examples",
 ]
 
-LOCALE = "ru_RU"
+LOCALE = Locale.parse("ru_RU")  # parsed once: babel would parse the string on every call
 _RUBLES_RE = re.compile(r"([0-9]+)(?:[.,]([0-9]{1,2}))?")
 
 #: Environment variables read by :func:`tariff_from_env`, with the Tariff field each one sets.
