@@ -138,36 +138,54 @@ def worker() -> None:
     asyncio.run(run())
 
 
+def published_seal_fingerprints(options: tuple[str, ...], environ, data_dir: Path) -> list[str]:
+    """The operator's seal certificates a verification accepts: given with --seal-sha256, published in
+    PORTAL_SEAL_SHA256 (comma-separated: the current one and those it replaced), and this installation's own."""
+    from portal.documents.seal import certificate_sha256_in
+
+    given = [*options, *environ.get("PORTAL_SEAL_SHA256", "").split(",")]
+    found = [value.strip().lower().replace(":", "") for value in given if value.strip()]
+    own = certificate_sha256_in(data_dir)
+    return list(dict.fromkeys([*found, *([own] if own else [])]))
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--seal-sha256", "seal_sha256", default=None,
-              help="SHA-256 сертификата печати оператора (по умолчанию — из PORTAL_DATA_DIR/seal, если он есть)")
-def verify(file: Path, seal_sha256: str | None) -> None:
-    """Проверить подписанный PDF без сети: вложения, хеш, каждую подпись, печать оператора."""
+@click.option("--seal-sha256", "seal_sha256", multiple=True,
+              help="SHA-256 сертификата печати оператора, опубликованный на /verify и в документации (можно "
+                   "несколько; по умолчанию — PORTAL_SEAL_SHA256 и сертификат из PORTAL_DATA_DIR/seal)")
+def verify(file: Path, seal_sha256: tuple[str, ...]) -> None:
+    """Проверить подписанный PDF без сети: вложения, хеш, каждую подпись, печать оператора.
+
+    Печать сверяется с опубликованным отпечатком сертификата оператора; без него проверка не проходит
+    (код 3): печать, сделанная любым другим сертификатом, ничего не доказывает.
+    """
     import os
 
-    from portal.documents.seal import certificate_sha256_in
     from portal.documents.verify import verify_pdf
 
-    pinned = (seal_sha256 or "").strip().lower() or certificate_sha256_in(
-        Path(os.environ.get("PORTAL_DATA_DIR", "var")))
+    pinned = published_seal_fingerprints(seal_sha256, os.environ, Path(os.environ.get("PORTAL_DATA_DIR", "var")))
+    if any(len(p) != 64 or any(c not in "0123456789abcdef" for c in p) for p in pinned):
+        click.echo("НЕ ПРОВЕРЕН: отпечаток сертификата — 64 шестнадцатеричных символа (SHA-256)", err=True)
+        sys.exit(2)
     try:
         content = file.read_bytes()
     except OSError as exc:
         click.echo(f"НЕДЕЙСТВИТЕЛЕН: файл не прочитан ({exc.strerror})", err=True)
         sys.exit(2)
-    result = verify_pdf(content, seal_certificates=[pinned] if pinned else None)
+    if not pinned:
+        click.echo("НЕ ПРОВЕРЕН: неизвестен сертификат печати оператора. Укажите его отпечаток, опубликованный "
+                   "на странице /verify портала и в документации: --seal-sha256 … или PORTAL_SEAL_SHA256=…", err=True)
+        sys.exit(3)
+    result = verify_pdf(content, seal_certificates=pinned)
     if not result.valid:
         click.echo(f"НЕДЕЙСТВИТЕЛЕН: {result.reason}", err=True)
         sys.exit(1)
     click.echo(f"ДЕЙСТВИТЕЛЕН: {result.reason}")
     click.echo(f"Хеш документа: {result.document_hash}")
     if result.seal is not None:
-        if pinned:
-            click.echo(f"Печать оператора: {result.seal.signer}, сертификат сверен (SHA-256 {pinned})")
-        else:
-            click.echo(f"Печать оператора: {result.seal.signer}, сертификат SHA-256 {result.seal.certificate_sha256} — "
-                       "НЕ СВЕРЕН: сравните его с опубликованным оператором или укажите --seal-sha256")
+        click.echo(f"Печать оператора: {result.seal.signer}, сертификат сверен "
+                   f"(SHA-256 {result.seal.certificate_sha256})")
     for s in result.signers:
         click.echo(f"Подпись {s.n}: {s.full_name} ({s.role}), {s.email}, ключ {s.key_fingerprint}, {s.signed_at}")
 

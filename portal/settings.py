@@ -60,6 +60,7 @@ class Settings:
     mail_poll_seconds: float = 2.0
     access_log: bool = True
     redis_url: str = ""
+    seal_sha256: tuple[str, ...] = ()  # published fingerprints of the operator's seal certificates (old ones too)
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @property
@@ -170,6 +171,15 @@ def _trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
     return items
 
 
+def _seal_fingerprints(environ: Mapping[str, str]) -> tuple[str, ...]:
+    values = [v.strip().lower().replace(":", "") for v in environ.get("PORTAL_SEAL_SHA256", "").split(",")]
+    values = [v for v in values if v]
+    for value in values:
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise SettingsError(f"PORTAL_SEAL_SHA256: {value!r} — не SHA-256 (64 шестнадцатеричных символа)")
+    return tuple(values)
+
+
 def _redis_url(environ: Mapping[str, str]) -> str:
     url = environ.get("PORTAL_REDIS_URL", "").strip()
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
@@ -225,4 +235,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         access_log=_flag(environ, "PORTAL_ACCESS_LOG", defaults.access_log),
         trusted_proxies=_trusted_proxies(environ),
         redis_url=_redis_url(environ),
+        seal_sha256=_seal_fingerprints(environ),
     )

@@ -54,9 +54,9 @@ class VerifyController(Controller):
         if not content:
             context["file_error"] = "Выберите PDF-файл документа."
             return render(request, "documents/verify.html", context, status_code=422)
-        pinned = store.operator_certificate_sha256(request.app.state.settings)
+        pinned = store.accepted_seal_certificates(request.app.state.settings)
         # Anyone may upload: the check runs in a child process with memory and CPU limits.
-        result = await asyncio.to_thread(verify_upload, content, seal_certificates=[pinned] if pinned else None)
+        result = await asyncio.to_thread(verify_upload, content, seal_certificates=pinned)
         if result.refused:  # not a PDF, damaged, or over the decoding limits: nothing was checked
             context["file_error"] = result.reason
             return render(request, "documents/verify.html", context, status_code=422)

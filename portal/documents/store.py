@@ -48,6 +48,14 @@ def operator_certificate_sha256(settings) -> str | None:
     return certificate_sha256_in(settings.data_dir)
 
 
+def accepted_seal_certificates(settings) -> list[str] | None:
+    """The seal certificates /verify accepts: this installation's own and the published ones (PORTAL_SEAL_SHA256,
+    which keeps a replaced certificate's fingerprint so that what it sealed still verifies)."""
+    own = operator_certificate_sha256(settings)
+    accepted = list(dict.fromkeys([*([own] if own else []), *settings.seal_sha256]))
+    return accepted or None
+
+
 def verify_url(settings, document_hash: str) -> str:
     return f"{settings.base_url}/verify?hash={document_hash}"
 

@@ -412,11 +412,15 @@ async def test_verify_page_and_command(client, member, tmp_path, settings):
     ok = subprocess.run([PORTAL, "verify", str(good)], capture_output=True, text=True, timeout=60, env=env)
     assert ok.returncode == 0 and "ДЕЙСТВИТЕЛЕН" in ok.stdout and doc["document_hash"] in ok.stdout
     assert "сертификат сверен" in ok.stdout
-    # Elsewhere (no data dir): valid, but the seal is reported as not compared …
+    # Elsewhere (no data dir) and no published fingerprint given: not verified, never «valid» …
     elsewhere = {**os.environ, "PORTAL_DATA_DIR": str(tmp_path / "nothing")}
     r = subprocess.run([PORTAL, "verify", str(good)], capture_output=True, text=True, timeout=60, env=elsewhere)
-    assert r.returncode == 0 and "НЕ СВЕРЕН" in r.stdout
+    assert r.returncode == 3 and "НЕ ПРОВЕРЕН" in r.stderr and "ДЕЙСТВИТЕЛЕН" not in r.stdout
     assert not (tmp_path / "nothing").exists()  # verifying creates nothing
+    # … with the published fingerprint (as a setting of another installation): valid.
+    published = {**elsewhere, "PORTAL_SEAL_SHA256": "0" * 64 + "," + certificate_sha256_in(settings.data_dir)}
+    r = subprocess.run([PORTAL, "verify", str(good)], capture_output=True, text=True, timeout=60, env=published)
+    assert r.returncode == 0 and "сертификат сверен" in r.stdout
     # … and a seal made with another certificate is refused when the operator's one is given.
     r = subprocess.run([PORTAL, "verify", str(good), "--seal-sha256", "ab" * 32], capture_output=True, text=True,
                        timeout=60, env=elsewhere)
