@@ -209,6 +209,56 @@ def render_html(template_id: str, context: Mapping[str, Any], *, inline_css: boo
     return _templates.render_template(template_id, {**context, **extra})
 
 
+def _pdfa_finisher(_document: Any, pdf: Any) -> None:
+    """Fix what WeasyPrint's PDF/A-3b writer leaves non-conforming (a ``write_pdf`` finisher).
+
+    Runs on the pydyf objects after WeasyPrint has built them and before they are serialised:
+
+    * ``/Interpolate false`` on every image XObject (and soft mask). WeasyPrint writes
+      ``/Interpolate true`` for every image drawn with ``image-rendering: auto`` — the drawn
+      signature and its alpha mask — also in PDF/A mode; ISO 19005-3 §6.2.8.1 forbids it.
+      Done here, not in ``print.css``: the stylesheet is part of every template's SHA-256, and
+      this way it holds for any image of any template.
+    * the catalog's XMP metadata stream is written uncompressed (WeasyPrint compresses it
+      for PDF/A-2/3; only PDF/A-1 §6.7.2 forbids that, but plain XMP is what the XMP
+      specification recommends and what validators and non-PDF tools expect).
+    * each attachment once in the catalog's ``/AF`` (ISO 19005-3 Annex E): WeasyPrint adds
+      every file specification twice, once from the EmbeddedFiles name tree and once from
+      its scan of the ``/Filespec`` objects.
+    * no ambiguous stream ends (``_unambiguous_stream_end``).
+    """
+    import pydyf
+
+    for pdf_object in pdf.objects:
+        if isinstance(pdf_object, pydyf.Stream) and pdf_object.extra.get("Subtype") == "/Image":
+            if "Interpolate" in pdf_object.extra:
+                pdf_object.extra["Interpolate"] = "false"
+    metadata = pdf.catalog.get("Metadata")
+    if metadata is not None:
+        pdf.objects[int(bytes(metadata).split()[0])].compress = False
+    if "AF" in pdf.catalog:
+        pdf.catalog["AF"] = pydyf.Array(dict.fromkeys(pdf.catalog["AF"]))
+    write_line = pdf.write_line  # this instance only; pydyf adds offsets from what it writes
+    pdf.write_line = lambda content, output: write_line(_unambiguous_stream_end(content), output)
+
+
+_LF_END = b"\nendstream\nendobj"
+
+
+def _unambiguous_stream_end(indirect_object: bytes) -> bytes:
+    """End a stream whose data ends with CR by CR LF (not LF) before ``endstream``.
+
+    pydyf puts one LF between the data and ``endstream``. When the (deflated) data happens to
+    end with a CR byte (about one stream in 256), the bytes read ``CR LF endstream``, which a
+    reader may take for a CR LF end-of-line: the data then looks one byte shorter than its
+    /Length (ISO 19005-3 §6.1.7.1; page-validation's PDFA3B-STREAM-LENGTH-001). With CR LF as
+    the end-of-line marker either reading gives /Length.
+    """
+    if indirect_object.endswith(b"\r" + _LF_END):
+        return indirect_object[: -len(_LF_END)] + b"\r" + _LF_END
+    return indirect_object
+
+
 def _write_pdf(html_text: str, **options: Any) -> bytes:
     from weasyprint import HTML
 
@@ -351,6 +401,7 @@ def render_signed_pdf(
     identifier = hashlib.sha256(("coopdoc-pdf:" + doc_hash).encode()).hexdigest()[:32].encode()
     return _write_pdf(
         html_text,
+        finisher=_pdfa_finisher,
         pdf_variant=PDF_VARIANT,
         attachments=attachments,
         pdf_identifier=identifier,

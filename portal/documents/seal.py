@@ -315,11 +315,35 @@ def seal_pdf(pdf_bytes: bytes, identity: SealIdentity, *, reason: str = DEFAULT_
             raise ValueError("the PDF is already sealed")
         try:
             signer = signer_class(meta, signer=identity.signer())
-            return _run(lambda: signer.async_sign_pdf(writer, bytes_reserved=reserved)).getvalue()
+            output = _UnambiguousStreamEnds()
+            _run(lambda: signer.async_sign_pdf(writer, bytes_reserved=reserved, output=output))
+            return output.getvalue()
         except Exception as exc:  # pyHanko's errors (damaged input, reservation too small)
             if reserved is None or "larger than expected" not in str(exc):
                 raise ValueError(f"cannot seal the PDF: {exc}") from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _UnambiguousStreamEnds(io.BytesIO):
+    """The seal's output buffer: a stream whose data ends with CR gets CR LF before ``endstream``.
+
+    pyHanko writes each stream of the seal's revision (the deflated cross-reference stream) as
+    ``data``, then ``LF endstream``. Data ending with a CR byte (one time in 256: the last bytes
+    of deflated data are its Adler-32) would read ``CR LF endstream``, which a reader may take for
+    a CR LF end-of-line and find the data one byte shorter than its /Length (ISO 19005-3
+    §6.1.7.1; page-validation's PDFA3B-STREAM-LENGTH-001). Written while pyHanko serialises
+    the revision, before it records later offsets and before the ByteRange digest.
+    """
+
+    _last = b""
+
+    def write(self, data: Any) -> int:
+        data = bytes(data)
+        if data == b"\nendstream" and self._last == b"\r":
+            data = b"\r\nendstream"
+        if data:
+            self._last = data[-1:]
+        return super().write(data)
 
 
 def _sig_fields(reader: Any) -> list:
