@@ -8,7 +8,7 @@ import secrets
 from portal import db
 from portal.accounts.tables import AuthChallenge, Member, MemberKey, RecoveryLink
 from portal.audit.service import record
-from portal.clock import MOSCOW, now
+from portal.clock import now
 from portal.connect import service as connect
 from portal.connect.service import hash_token
 from portal.cooperatives.service import operator

@@ -1,4 +1,4 @@
-from piccolo.columns import ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.table import Table
 
 from portal.connect.tables import ConnectRequest

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from typing import Any
 
 from portal import db
 from portal.accounts.service import active_keys
-from portal.accounts.tables import Member, MemberKey
+from portal.accounts.tables import Member
 from portal.applications import forms
 from portal.applications.tables import Application
 from portal.audit.service import record

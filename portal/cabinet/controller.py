@@ -17,7 +17,7 @@ from portal.documents import store
 from portal.documents.download import pdf_response
 from portal.origin import origin_of
 from portal.documents.render import render_html
-from portal.web import PageError, is_htmx, redirect, render
+from portal.web import PageError, redirect, render
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MAX_SIGNATURE_UPLOAD = 300 * 1024

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from portal import db
 from portal.audit.service import record
-from portal.clock import MOSCOW, now
+from portal.clock import now
 from portal.connect.tables import ConnectRequest, RegistrationLink
 from portal.mail.service import send_template
 from portal.origin import SYSTEM, Origin

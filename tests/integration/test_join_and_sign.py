@@ -301,7 +301,6 @@ async def test_login_with_key_and_refusals(client, member):
 
 
 async def test_recovery_replaces_the_key_and_old_signatures_stay_verifiable(client, member, settings):
-    import dataclasses
 
     nonce, hashes = await sign_page(client)
     png = signature_png()
