@@ -2,8 +2,7 @@
 attachments, signature checks), N times each; prints per-document times and the ratio.
 
     .venv/bin/python -P bench/bench_render.py   # -P: bench/http.py must not shadow the standard http [-n 10] [--type organization|individual|entrepreneur]
-
-The lead will extend it with the server-side signing time (database transaction included).
+Then the breakdown of the extra cost: signature sheet, PDF/A-3b, attachments, the operator's seal.
 """
 
 from __future__ import annotations
@@ -79,6 +78,55 @@ def timed(fn, n: int) -> tuple[float, float]:
     return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
 
 
+STAGES = ("plain body", "+ signature sheet", "+ PDF/A-3b", "+ attachments", "+ operator seal")
+
+
+def breakdown(template_id: str, context: dict, seed: bytes, png: bytes, n: int) -> list[float]:
+    """Median CPU ms of each stage a signed document adds to the plain render, cumulatively: the signature
+    sheet (bigger HTML), the PDF/A-3b variant (with its finisher), the attachments, the seal (pyHanko)."""
+    import tempfile
+
+    from portal.documents.seal import ensure_seal_identity, seal_pdf
+
+    document, record = signed_inputs(template_id, context, seed, png)
+    captured: dict = {}
+    real_write = render._write_pdf
+
+    def capture(html_text: str, **options):
+        captured.update(html=html_text, options=options)
+        return real_write(html_text, **options)
+
+    render._write_pdf = capture
+    try:
+        signed = render.render_signed_pdf(template_id, document, None, [record], "https://x/verify")
+    finally:
+        render._write_pdf = real_write
+    html, options = captured["html"], captured["options"]
+    no_attachments = {k: v for k, v in options.items() if k != "attachments"}
+    identity = ensure_seal_identity(Path(tempfile.mkdtemp(prefix="bench-seal-")), "ПК «ВОСХОД»")
+    steps = [
+        lambda: render.render_pdf(template_id, context),
+        lambda: real_write(html),
+        lambda: real_write(html, **no_attachments),
+        # WeasyPrint's attachments are single-use: the whole signed render (its checks are microseconds)
+        lambda: render.render_signed_pdf(template_id, document, None, [record], "https://x/verify"),
+        lambda: seal_pdf(signed, identity),
+    ]
+    cpu = [timed(step, n)[1] for step in steps]
+    cpu[4] += cpu[3]  # the seal comes on top of the full render
+    return cpu
+
+
+def print_breakdown(context: dict, seed: bytes, png: bytes, n: int) -> None:
+    """Where a signed document's extra cost goes, for the four documents of the joining package."""
+    rows = [breakdown(t, context, seed, png, n) for t in PACKAGE]
+    totals = [sum(r[i] for r in rows) for i in range(len(STAGES))]
+    print(f"where the signed package's extra CPU goes (median of {n}, cumulative, all four documents):")
+    for i, stage in enumerate(STAGES):
+        step = totals[i] - (totals[i - 1] if i else 0)
+        print(f"  {stage:<20} {totals[i]:7.0f} ms  ({'+' if i else ' '}{step:5.0f} ms, ×{totals[i] / totals[0]:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10)
@@ -109,6 +157,7 @@ def main() -> None:
         print(f"{template_id:<18} {pages:>5} {p:>9.0f} {s:>10.0f} {s / p:>6.2f} {pc:>8.0f} {sc:>8.0f}")
     p, s, pc, sc = totals
     print(f"{'package':<18} {'':>5} {p:>9.0f} {s:>10.0f} {s / p:>6.2f} {pc:>8.0f} {sc:>8.0f}")
+    print_breakdown(context, seed, png, args.n)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import statistics
 import sys
 import tempfile
@@ -78,6 +79,9 @@ async def main(n: int) -> None:
     print(f"WeasyPrint alone, 4 documents:      {p * 1000:7.0f} ms (median of {n})")
     print(f"Server signing of the package:      {s * 1000:7.0f} ms")
     print(f"ratio signing / render:             {s / p:7.2f}  (goal ≤ 1.50)")
+    from bench.bench_render import print_breakdown, scribble
+
+    print_breakdown(package.context, os.urandom(32), scribble(), max(n, 3))
 
 
 if __name__ == "__main__":
