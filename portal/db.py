@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 from piccolo.table import Table
 
 from portal.settings import Settings
@@ -35,6 +35,7 @@ def all_tables() -> list[type[Table]]:
 
 
 POOL_SIZE = 4
+ACQUIRE_TIMEOUT = 60.0
 
 
 class _PooledConnection:
@@ -49,6 +50,37 @@ class _PooledConnection:
 
     async def close(self) -> None:
         await self._engine.release(self._connection)
+
+
+class _PooledTransaction(SQLiteTransaction):
+    """Piccolo's transaction, but the pooled connection goes back even when BEGIN, COMMIT or ROLLBACK fails
+    (a lock held longer than the busy timeout), so the pool never shrinks."""
+
+    async def __aenter__(self):
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            await self.begin()
+        except BaseException:
+            await self.connection.close()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            await self.connection.close()
+            self.engine.current_transaction.reset(self.context)
+        return exception is None
 
 
 class PooledSQLiteEngine(SQLiteEngine):
@@ -85,7 +117,10 @@ class PooledSQLiteEngine(SQLiteEngine):
 
     async def acquire(self) -> aiosqlite.Connection:
         assert self._idle is not None
-        return await self._idle.get()
+        try:  # all connections busy longer than SQLite's own busy timeout: something is stuck, say so
+            return await asyncio.wait_for(self._idle.get(), timeout=ACQUIRE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise sqlite3.OperationalError("no free database connection in the pool") from None
 
     async def release(self, connection: aiosqlite.Connection) -> None:
         if self._idle is None or connection not in self._all:
@@ -110,6 +145,10 @@ class PooledSQLiteEngine(SQLiteEngine):
                 return await cursor.fetchall()
         finally:
             await self.release(connection)
+
+    def transaction(self, transaction_type: TransactionType = TransactionType.deferred,
+                    allow_nested: bool = True) -> SQLiteTransaction:
+        return _PooledTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
 
     async def _run_in_existing_connection(self, connection, query: str, args: list[Any] | None = None,
                                           query_type: str = "generic", table: Any = None):

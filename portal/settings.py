@@ -163,12 +163,15 @@ def _trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
     if not raw:
         return Settings.trusted_proxies
     items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    normalised = []
     for item in items:
         try:
-            ipaddress.ip_network(item, strict=False)
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise SettingsError(f"PORTAL_TRUSTED_PROXIES: {item!r} — не адрес и не сеть / not an address or CIDR")
-    return items
+        # The server parses strictly: 10.0.0.5/8 would be ignored there, so pass 10.0.0.0/8 (or a bare address).
+        normalised.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return tuple(normalised)
 
 
 def _seal_fingerprints(environ: Mapping[str, str]) -> tuple[str, ...]:

@@ -100,7 +100,7 @@ def static_files(path: str, root: Path, *, name: str, cache_control: str, html_m
                 return
             raise NotFoundException()
         if add_slash:
-            location = raw + "/"
+            location = "/" + raw.lstrip("/") + "/"  # never "//host/…"
             await send({"type": "http.response.start", "status": 301,
                         "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})

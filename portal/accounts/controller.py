@@ -108,8 +108,10 @@ class LoginController(Controller):
 
     @post("/logout/all", guards=[guards.member_guard])
     async def logout_everywhere(self, request: Request) -> object:
-        """«Выйти на всех устройствах»: this session and every other one of the member end now."""
-        await guards.end_all_sessions(request.session["member_id"])
+        """«Выйти на всех устройствах»: this session and every other one of the member end now. Only a session
+        still valid (its key, its epoch) may do it: an ended one cannot keep logging the member out."""
+        member = await guards.current_member(request)
+        await guards.end_all_sessions(member["id"])
         request.clear_session()
         return redirect("/login?ended=all")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from typing import Collection
 
 from portal.documents.verify import VerifyResult
@@ -21,6 +22,9 @@ TOO_COMPLEX = ("Файл слишком сложен для проверки: е
                "у документов портала. Проверьте исходный PDF, полученный с портала.")
 
 _context = None
+CONCURRENT = 2  # checks at once per portal process; the others wait their turn (within the wall time)
+_slots = threading.BoundedSemaphore(CONCURRENT)
+BUSY = "Сейчас проверяется слишком много файлов. Попробуйте через минуту."
 
 
 def _fork_server():
@@ -55,7 +59,18 @@ def _child(conn, content: bytes, seal_certificates, cpu_seconds: int, extra_memo
 def verify_upload(content: bytes, *, seal_certificates: Collection[str] | None = None,
                   cpu_seconds: int = CPU_SECONDS, extra_memory: int = EXTRA_MEMORY,
                   wall_seconds: float = WALL_SECONDS) -> VerifyResult:
-    """verify_pdf in a limited child process; a file that exhausts a limit is refused as too complex."""
+    """verify_pdf in a limited child process; a file that exhausts a limit is refused as too complex. At most
+    CONCURRENT children per process: an upload that waits longer than the wall time for a slot is refused."""
+    if not _slots.acquire(timeout=wall_seconds):
+        return VerifyResult(valid=False, reason=BUSY, refused=True)
+    try:
+        return _verify_in_child(content, seal_certificates, cpu_seconds, extra_memory, wall_seconds)
+    finally:
+        _slots.release()
+
+
+def _verify_in_child(content: bytes, seal_certificates, cpu_seconds: int, extra_memory: int,
+                     wall_seconds: float) -> VerifyResult:
     ctx = _fork_server()
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, content, list(seal_certificates) if seal_certificates else None,

@@ -76,9 +76,13 @@ class SessionMiddleware:
         if record is not None and _dump(session) == before:
             if time.time() - float(record.get("renewed", 0)) < RENEW_AFTER_SECONDS:
                 return []
+            if not await self.store.exists(store_key(session_id)):  # ended by «Выйти» while this request ran
+                return []
             await self._save(session_id, session)
             return [self._cookie(session_id, TTL_SECONDS)]
         if record is not None:
+            if not await self.store.exists(store_key(session_id)):  # ended while this request ran: stays ended
+                return [self._cookie("", 0)]
             await self.store.delete(store_key(session_id))
         new_id = secrets.token_urlsafe(32)
         await self._save(new_id, session)

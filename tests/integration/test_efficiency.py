@@ -134,6 +134,20 @@ async def test_docs_directories_get_their_slash_and_unknown_pages_the_sites_404(
     assert r.status_code == 301 and r.headers["location"] == "/docs/connect/"
     r = await docs_client.get("/docs")
     assert r.status_code == 301 and r.headers["location"] == "/docs/"
+    sent: list[dict] = []  # "//docs/connect" as a raw path (a client would read it as the host "docs")
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "//docs/connect", "raw_path": b"//docs/connect", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver.local")], "client": ("127.0.0.1", 5000),
+             "server": ("testserver.local", 80)}
+    await docs_client._transport.app(scope, receive, send)
+    assert sent[0]["status"] == 301 and dict(sent[0]["headers"])[b"location"] == b"/docs/connect/"
     r = await docs_client.get("/docs/connect/")
     assert r.status_code == 200 and "connect-form" in r.text
     r = await docs_client.get("/docs/no-such-page/")
@@ -160,3 +174,27 @@ async def test_production_does_not_reload_templates(tmp_path):
     dev = make_settings(tmp_path)
     assert create_app(prod, run_mail_sender=False).template_engine.engine.auto_reload is False
     assert create_app(dev, run_mail_sender=False).template_engine.engine.auto_reload is True
+
+
+async def test_a_failed_begin_gives_its_pooled_connection_back(client, settings):
+    """A lock held longer than the busy timeout makes BEGIN fail; the connection must still return to the pool."""
+    if settings.is_postgres:
+        pytest.skip("the SQLite pool")
+    import sqlite3
+
+    engine = db.engine()
+    engine.connection_kwargs["timeout"] = 0.05
+    for connection in engine._all:
+        await connection.execute("PRAGMA busy_timeout = 50")
+    blocker = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        for _ in range(db.POOL_SIZE + 1):
+            with pytest.raises(sqlite3.OperationalError):
+                async with db.transaction():
+                    pass
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert engine._idle.qsize() == db.POOL_SIZE
+    assert await ConnectRequest.count() == 0  # and a query still runs

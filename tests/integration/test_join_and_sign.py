@@ -496,3 +496,6 @@ async def test_member_logs_out_everywhere(client, member):
         assert (await phone.get("/cabinet", follow_redirects=False)).status_code == 303
         assert (await client.get("/cabinet", follow_redirects=False)).status_code == 303
         assert "Вы вышли на всех устройствах" in (await client.get("/login?ended=all")).text
+        # An ended session cannot keep logging the member out of the sessions opened after.
+        r = await post_form(phone, "/logout/all", {}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")

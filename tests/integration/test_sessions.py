@@ -134,3 +134,41 @@ async def test_expired_entries_are_cleared_by_housekeeping(client, staff):
     assert await store.expires_in("fresh") > 3500
     await store.delete_all()
     assert await StoreEntry.count().where(StoreEntry.key.like("test:%")) == 0
+
+
+async def test_a_renewal_never_brings_back_a_session_ended_meanwhile(client, staff):
+    """A slow request that started before «Выйти» must not re-create the session when it answers."""
+    import json
+
+    from portal.sessions.middleware import RENEW_AFTER_SECONDS, store_key
+
+    session_id = await staff_login(client)
+    key = "sessions:" + store_key(session_id)
+    row = await StoreEntry.select(StoreEntry.value).where(StoreEntry.key == key).first()
+    record = json.loads(bytes(row["value"]))
+    record["renewed"] -= RENEW_AFTER_SECONDS + 60  # renewal is due
+    await StoreEntry.update({StoreEntry.value: json.dumps(record).encode()}).where(StoreEntry.key == key)
+    app = client._transport.app
+    original_get = DatabaseStore.get
+
+    async def logout_meanwhile(self, k, renew_for=None):  # the record is read, then «Выйти» deletes it
+        value = await original_get(self, k, renew_for)
+        await StoreEntry.delete().where(StoreEntry.key == key)
+        return value
+
+    DatabaseStore.get = logout_meanwhile
+    try:
+        r = await client.get("/pricing")
+    finally:
+        DatabaseStore.get = original_get
+    assert r.status_code == 200 and app is not None
+    assert await StoreEntry.count().where(StoreEntry.key == key) == 0
+    assert (await client.get("/staff/", follow_redirects=False)).status_code == 303
+
+
+def test_trusted_proxy_networks_are_normalised_for_the_server():
+    from portal.settings import Settings, _trusted_proxies
+
+    assert _trusted_proxies({"PORTAL_TRUSTED_PROXIES": "10.0.0.5/8, 192.0.2.7, ::1/128"}) == (
+        "10.0.0.0/8", "192.0.2.7", "::1")
+    assert _trusted_proxies({}) == Settings.trusted_proxies

@@ -36,3 +36,17 @@ def test_a_genuine_pdf_verifies_in_the_child_process(genuine):  # noqa: F811
     result = verify_upload(genuine)
     assert result.valid, result.reason
     assert result.seal is not None and result.signers
+
+
+def test_at_most_two_checks_run_at_once(monkeypatch):
+    """A burst of hostile uploads waits for a slot; one that waits past the wall time is refused as busy."""
+    import threading
+
+    from portal.documents import sandbox
+
+    slots = threading.BoundedSemaphore(sandbox.CONCURRENT)
+    monkeypatch.setattr(sandbox, "_slots", slots)
+    for _ in range(sandbox.CONCURRENT):
+        slots.acquire()
+    result = verify_upload(b"%PDF-1.7", wall_seconds=0.2)
+    assert result.refused and result.reason == sandbox.BUSY
