@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import re
 from pathlib import Path
@@ -21,7 +20,7 @@ from litestar.template.config import TemplateConfig
 from markupsafe import Markup, escape
 
 from portal import db
-from portal.clock import MOSCOW
+from portal.clock import date_ru, datetime_ru
 from portal.cooperatives.service import ensure_operator
 from portal.mail.service import run_sender
 from portal.request import Portal, PortalRequest, before_request
@@ -48,16 +47,6 @@ _URL_RE = re.compile(r"(https?://[^\s<>\"']+)")
 def linkify(text: str) -> Markup:
     """Escape text and make its http(s) links clickable."""
     return Markup(_URL_RE.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', str(escape(text))))
-
-
-def datetime_ru(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M")
-
-
-def date_ru(value: dt.date | None) -> str:
-    return value.strftime("%d.%m.%Y") if value else ""
 
 
 def current_user(request) -> dict | None:

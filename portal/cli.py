@@ -142,11 +142,10 @@ def published_seal_fingerprints(options: tuple[str, ...], environ, data_dir: Pat
     """The operator's seal certificates a verification accepts: given with --seal-sha256, published in
     PORTAL_SEAL_SHA256 (comma-separated: the current one and those it replaced), and this installation's own."""
     from portal.documents.seal import certificate_sha256_in
+    from portal.settings import parse_seal_fingerprints
 
-    given = [*options, *environ.get("PORTAL_SEAL_SHA256", "").split(",")]
-    found = [value.strip().lower().replace(":", "") for value in given if value.strip()]
     own = certificate_sha256_in(data_dir)
-    return list(dict.fromkeys([*found, *([own] if own else [])]))
+    return list(parse_seal_fingerprints(*options, environ.get("PORTAL_SEAL_SHA256", ""), own or ""))
 
 
 @main.command()
@@ -164,8 +163,10 @@ def verify(file: Path, seal_sha256: tuple[str, ...]) -> None:
 
     from portal.documents.verify import verify_pdf
 
-    pinned = published_seal_fingerprints(seal_sha256, os.environ, Path(os.environ.get("PORTAL_DATA_DIR", "var")))
-    if any(len(p) != 64 or any(c not in "0123456789abcdef" for c in p) for p in pinned):
+    try:
+        pinned = published_seal_fingerprints(seal_sha256, os.environ,
+                                             Path(os.environ.get("PORTAL_DATA_DIR", "var")))
+    except SettingsError:
         click.echo("НЕ ПРОВЕРЕН: отпечаток сертификата — 64 шестнадцатеричных символа (SHA-256)", err=True)
         sys.exit(2)
     try:

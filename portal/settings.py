@@ -174,13 +174,18 @@ def _trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(normalised)
 
 
-def _seal_fingerprints(environ: Mapping[str, str]) -> tuple[str, ...]:
-    values = [v.strip().lower().replace(":", "") for v in environ.get("PORTAL_SEAL_SHA256", "").split(",")]
+def parse_seal_fingerprints(*raw: str) -> tuple[str, ...]:
+    """SHA-256 fingerprints of seal certificates, comma-separated, with or without colons."""
+    values = [v.strip().lower().replace(":", "") for text in raw for v in text.split(",")]
     values = [v for v in values if v]
     for value in values:
         if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
             raise SettingsError(f"PORTAL_SEAL_SHA256: {value!r} — не SHA-256 (64 шестнадцатеричных символа)")
-    return tuple(values)
+    return tuple(dict.fromkeys(values))
+
+
+def _seal_fingerprints(environ: Mapping[str, str]) -> tuple[str, ...]:
+    return parse_seal_fingerprints(environ.get("PORTAL_SEAL_SHA256", ""))
 
 
 def _redis_url(environ: Mapping[str, str]) -> str:

@@ -15,21 +15,15 @@ An unknown variable is an error, not an empty string: a mail with a hole in it i
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from portal.clock import MOSCOW
+from portal.clock import datetime_ru
 from portal.requisites import domain_display
 from portal.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-
-
-def datetime_msk(value: dt.datetime) -> str:
-    """«09.12.2026 14:05» in Moscow time (the texts say «МСК» themselves)."""
-    return value.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M")
 
 
 _env = Environment(
@@ -39,7 +33,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(datetime_msk=datetime_msk, domain_display=domain_display)
+_env.filters.update(datetime_msk=datetime_ru, domain_display=domain_display)  # the texts say «МСК» themselves
 
 
 def render_mail(settings: Settings, template_name: str, context: dict) -> tuple[str, str]:

@@ -17,7 +17,11 @@ from tests.integration.test_connect import VALID
 
 
 async def asgi_get(app, path: str) -> int:
-    """One request straight through the ASGI callable (no client library in between)."""
+    return (await asgi_start(app, path))["status"]
+
+
+async def asgi_start(app, path: str) -> dict:
+    """One request straight through the ASGI callable (no client library in between): its response start."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"host", b"testserver.local")], "client": ("127.0.0.1", 5000),
@@ -31,7 +35,7 @@ async def asgi_get(app, path: str) -> int:
         sent.append(message)
 
     await app(scope, receive, send)
-    return sent[0]["status"]
+    return sent[0]
 
 
 async def test_a_page_request_leaves_no_reference_cycles(client):
@@ -134,20 +138,8 @@ async def test_docs_directories_get_their_slash_and_unknown_pages_the_sites_404(
     assert r.status_code == 301 and r.headers["location"] == "/docs/connect/"
     r = await docs_client.get("/docs")
     assert r.status_code == 301 and r.headers["location"] == "/docs/"
-    sent: list[dict] = []  # "//docs/connect" as a raw path (a client would read it as the host "docs")
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "//docs/connect", "raw_path": b"//docs/connect", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"testserver.local")], "client": ("127.0.0.1", 5000),
-             "server": ("testserver.local", 80)}
-    await docs_client._transport.app(scope, receive, send)
-    assert sent[0]["status"] == 301 and dict(sent[0]["headers"])[b"location"] == b"/docs/connect/"
+    start = await asgi_start(docs_client._transport.app, "//docs/connect")  # a client would read "//docs" as a host
+    assert start["status"] == 301 and dict(start["headers"])[b"location"] == b"/docs/connect/"
     r = await docs_client.get("/docs/connect/")
     assert r.status_code == 200 and "connect-form" in r.text
     r = await docs_client.get("/docs/no-such-page/")
