@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import staff_page
+from tests.e2e.conftest import shot, staff_page
 
 
 def test_the_error_summary_takes_the_focus_and_links_to_the_fields(live_server, new_page):
@@ -18,6 +18,7 @@ def test_the_error_summary_takes_the_focus_and_links_to_the_fields(live_server, 
     summary = page.locator("[data-error-summary]")
     expect(summary).to_be_visible()
     expect(summary).to_be_focused()
+    shot(page, "connect-error-summary")
     expect(summary.locator('a[href="#f-inn"]')).to_contain_text("ИНН кооператива")
     summary.locator('a[href="#f-inn"]').click()
     assert page.evaluate("location.hash") == "#f-inn"
@@ -33,6 +34,7 @@ def test_who_is_logged_in_and_logout_are_on_every_page(live_server, new_page):
         header = page.locator("header .whoami")
         expect(header).to_contain_text("header-staff@example.org")
         expect(header.locator("button", has_text="Выйти")).to_be_visible()
+    shot(page, "header-staff-connect")
     page.locator("header .whoami button", has_text="Выйти").click()
     page.wait_for_url(re.compile(r"/staff/login$"))
     expect(page.locator("header .whoami")).to_have_count(0)
