@@ -122,7 +122,7 @@ async def startup(settings: Settings) -> None:
     from portal.documents.seal import ensure_seal_identity
 
     await db.start(settings)
-    await ensure_operator(settings.operator)
+    await ensure_operator(settings.operator, settings.base_url)
     ensure_seal_identity(settings.data_dir, settings.operator.name_short)
 
 

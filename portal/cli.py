@@ -34,7 +34,7 @@ async def _migrate(settings: Settings) -> None:
             click.echo(str(exc), err=True)
             sys.exit(1)
         click.echo(report.summary())
-        await ensure_operator(settings.operator)
+        await ensure_operator(settings.operator, settings.base_url)
     finally:
         await db.stop(settings)
 

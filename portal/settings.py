@@ -38,6 +38,30 @@ class OperatorRequisites:
     fee_share_org: int = 300_000
     fee_entrance_ind: int = 10_000
     fee_share_ind: int = 30_000
+    # Where documents are signed («г. Москва»), printed as the place next to the date.
+    city: str = "г. Москва"
+    # The charter the joining documents name: edition and where it is published.
+    charter: str = "Устав Потребительского кооператива «ВОСХОД» (редакция № 1), опубликован на сайте кооператива"
+    # Those entrusted with members' personal data (152-ФЗ ст. 6 ч. 3): "name; address; what they do", one per
+    # entry, entries separated by "|" in PORTAL_OPERATOR_PROCESSORS.
+    processors: tuple[tuple[str, str, str], ...] = (
+        ("ООО НКО «ЮМани»", "115035, г. Москва, ул. Садовническая, д. 82, стр. 2", "приём платежей банковской картой"),
+    )
+
+
+def parse_processors(raw: str) -> tuple[tuple[str, str, str], ...]:
+    """PORTAL_OPERATOR_PROCESSORS: «Наименование; адрес; поручение | …» → ((name, address, purpose), …)."""
+    entries = []
+    for item in raw.split("|"):
+        if not item.strip():
+            continue
+        parts = tuple(" ".join(p.split()) for p in item.split(";"))
+        if len(parts) != 3 or not all(parts):
+            raise SettingsError(
+                f"PORTAL_OPERATOR_PROCESSORS: {item.strip()!r} — нужно «наименование; адрес; поручение», "
+                "записи разделяются знаком | / expected 'name; address; purpose' entries separated by |")
+        entries.append(parts)
+    return tuple(entries)
 
 
 @dataclass(frozen=True)
@@ -101,14 +125,16 @@ def _operator_from_env(environ: Mapping[str, str]) -> OperatorRequisites:
         name: environ.get(f"PORTAL_OPERATOR_{name.upper()}", getattr(d, name))
         for name in (
             "name_full", "name_short", "inn", "kpp", "ogrn", "address", "email", "phone",
-            "bank_name", "bik", "corr_account", "settlement_account",
+            "bank_name", "bik", "corr_account", "settlement_account", "city", "charter",
         )
     }
+    raw_processors = environ.get("PORTAL_OPERATOR_PROCESSORS", "").strip()
+    processors = parse_processors(raw_processors) if raw_processors else d.processors
     fees = {
         name: _money(environ, f"PORTAL_{name.upper()}", getattr(d, name))
         for name in ("fee_entrance_org", "fee_share_org", "fee_entrance_ind", "fee_share_ind")
     }
-    return OperatorRequisites(**text, **fees)
+    return OperatorRequisites(**text, **fees, processors=processors)
 
 
 def check_operator(op: OperatorRequisites) -> None:

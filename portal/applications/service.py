@@ -15,7 +15,7 @@ from portal.applications.tables import Application
 from portal.audit.service import record
 from portal.origin import SYSTEM, Origin
 from portal.clock import MOSCOW, now
-from portal.cooperatives.service import operator
+from portal.cooperatives.service import operator, processors_of
 from portal.documents import store
 from portal.documents.signing import (
     KeyFormatError,
@@ -34,6 +34,7 @@ JOIN_PACKAGE = ("join_application", "pep_agreement", "pd_consent", "user_agreeme
 COOPERATIVE_KEYS = (
     "name_full", "name_short", "inn", "ogrn", "kpp", "address", "bank_name", "bik", "corr_account",
     "settlement_account", "fee_entrance_org", "fee_share_org", "fee_entrance_ind", "fee_share_ind", "email", "phone",
+    "city", "site", "charter",
 )
 
 
@@ -140,7 +141,7 @@ async def prepare(member: dict, application: dict, today: str | None = None) -> 
     op = await operator()
     today = today or today_moscow()
     data = document_data(applicant_type, form.clean, today)
-    cooperative = {k: op[k] for k in COOPERATIVE_KEYS}
+    cooperative = {**{k: op[k] for k in COOPERATIVE_KEYS}, "processors": processors_of(op)}
     signer = {
         "full_name": forms.signer_full_name(applicant_type, form.clean),
         "email": member["email"],

@@ -1,4 +1,4 @@
-from piccolo.columns import Boolean, Integer, Timestamptz, Varchar
+from piccolo.columns import Boolean, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -23,4 +23,8 @@ class Cooperative(Table, tablename="cooperative"):
     fee_share_org = Integer(default=0)
     fee_entrance_ind = Integer(default=0)
     fee_share_ind = Integer(default=0)
+    city = Varchar(length=100, default="")  # the place printed next to a document's date, «г. Москва»
+    site = Varchar(length=255, default="")  # the URL of its portal (the information system of the ПЭП offer)
+    charter = Text(default="")  # the charter's edition and where it is published
+    processors = Text(default="[]")  # JSON: [{"name", "address", "purpose"}] — who processes members' data
     created_at = Timestamptz()

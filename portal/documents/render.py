@@ -176,13 +176,14 @@ def _fetcher() -> PortalURLFetcher:
     return PortalURLFetcher()
 
 
-@lru_cache(maxsize=1)
-def _stylesheet():
+@lru_cache(maxsize=8)
+def _stylesheet(set_name: str = ""):
+    """The parsed print stylesheet of a template set (the current one, or a frozen version's own copy)."""
     from weasyprint import CSS
 
     return CSS(
-        string=_templates.template_source(_templates.stylesheet_name()),
-        base_url=_templates.directory().as_uri() + "/",
+        string=_templates.template_source(_templates.stylesheet_name(), set_name),
+        base_url=_templates.set_directory(set_name).as_uri() + "/",
         url_fetcher=_fetcher(),
         font_config=_font_config(),
     )
@@ -201,12 +202,14 @@ def warm_up() -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_html(template_id: str, context: Mapping[str, Any], *, inline_css: bool = True) -> str:
-    """HTML of the document body; with ``inline_css`` the print stylesheet is embedded."""
+def render_html(template_id: str, context: Mapping[str, Any], *, inline_css: bool = True,
+                version: int | None = None) -> str:
+    """HTML of the document body (current version unless ``version``); ``inline_css`` embeds the stylesheet."""
     extra: dict[str, Any] = {}
     if inline_css:
-        extra["inline_css"] = Markup(_templates.template_source(_templates.stylesheet_name()))
-    return _templates.render_template(template_id, {**context, **extra})
+        set_name = _templates.get_template(template_id, version).directory
+        extra["inline_css"] = Markup(_templates.template_source(_templates.stylesheet_name(), set_name))
+    return _templates.render_template(template_id, {**context, **extra}, version)
 
 
 def _pdfa_finisher(_document: Any, pdf: Any) -> None:
@@ -259,24 +262,27 @@ def _unambiguous_stream_end(indirect_object: bytes) -> bytes:
     return indirect_object
 
 
-def _write_pdf(html_text: str, **options: Any) -> bytes:
+def _write_pdf(html_text: str, set_name: str = "", **options: Any) -> bytes:
     from weasyprint import HTML
 
     with _render_lock:
         html = HTML(
             string=html_text,
-            base_url=_templates.directory().as_uri() + "/",
+            base_url=_templates.set_directory(set_name).as_uri() + "/",
             url_fetcher=_fetcher(),
         )
         try:
-            return html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config(), **options)
+            return html.write_pdf(stylesheets=[_stylesheet(set_name)], font_config=_font_config(), **options)
         except FatalURLFetchingError as exc:  # a BaseException in WeasyPrint: make it an ordinary error
             raise URLNotAllowed(str(exc.__cause__ or exc)) from exc
 
 
-def render_pdf(template_id: str, context: Mapping[str, Any], *, pdf_variant: str | None = None) -> bytes:
+def render_pdf(template_id: str, context: Mapping[str, Any], *, pdf_variant: str | None = None,
+               version: int | None = None) -> bytes:
     """A plain PDF of the document (no signatures, no attachments)."""
-    return _write_pdf(render_html(template_id, context, inline_css=False), pdf_variant=pdf_variant)
+    set_name = _templates.get_template(template_id, version).directory
+    return _write_pdf(render_html(template_id, context, inline_css=False, version=version), set_name,
+                      pdf_variant=pdf_variant)
 
 
 def context_from_document(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,7 +316,13 @@ def render_signed_pdf(
     """
     from weasyprint import Attachment
 
-    template = _templates.get_template(template_id)
+    version = document.get("template_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError("the document names no template version")
+    try:
+        template = _templates.get_template(template_id, version)
+    except _templates.TemplateNotFound:
+        raise ValueError("the document was made for another template or template version") from None
     if (
         document.get("template_id") != template.id
         or document.get("template_version") != template.version
@@ -366,7 +378,7 @@ def render_signed_pdf(
             "qr_uri": qr_data_uri(verify_url),
         },
     }
-    html_text = render_html(template_id, full_context, inline_css=False)
+    html_text = render_html(template_id, full_context, inline_css=False, version=template.version)
 
     stamp = max(r.signed_at for r in signatures).astimezone(dt.timezone.utc).replace(tzinfo=None)
     attachments = [
@@ -401,6 +413,7 @@ def render_signed_pdf(
     identifier = hashlib.sha256(("coopdoc-pdf:" + doc_hash).encode()).hexdigest()[:32].encode()
     return _write_pdf(
         html_text,
+        template.directory,
         finisher=_pdfa_finisher,
         pdf_variant=PDF_VARIANT,
         attachments=attachments,

@@ -115,15 +115,26 @@ class TemplateInfo:
     title: str
     path: Path
     sha256: str
+    directory: str = ""  # "" — the current texts; "v1" … — a frozen earlier set (pdf_templates/v1/)
+
+
+@dataclass(frozen=True)
+class _FileSet:
+    """One directory of template files (the current one or a frozen version): snapshot + environment."""
+
+    path: Path
+    sources: Mapping[str, str]  # file name -> text (snapshot)
+    raw: Mapping[str, bytes]
+    environment: jinja2.Environment
 
 
 @dataclass(frozen=True)
 class _Registry:
     directory: Path
     stylesheet: str
-    sources: Mapping[str, str]  # file name -> text (snapshot)
-    templates: Mapping[str, TemplateInfo]
-    environment: jinja2.Environment
+    sets: Mapping[str, _FileSet]  # "" and e.g. "v1"
+    templates: Mapping[tuple[str, int], TemplateInfo]
+    current: Mapping[str, TemplateInfo]  # id -> the highest version
 
 
 _lock = threading.Lock()
@@ -147,6 +158,7 @@ def _dependencies(env: jinja2.Environment, name: str, sources: Mapping[str, str]
 
 
 def _template_sha256(files: list[str], raw: Mapping[str, bytes]) -> str:
+    # File names are relative to their set's directory, so a frozen copy (v1/) keeps its hash.
     digest = hashlib.sha256()
     for file_name in files:
         content = raw[file_name]
@@ -155,33 +167,49 @@ def _template_sha256(files: list[str], raw: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def _file_set(path: Path) -> _FileSet:
+    raw: dict[str, bytes] = {}
+    for file in sorted(path.iterdir()):
+        if file.is_file() and file.suffix in {".html", ".css"}:
+            raw[file.name] = file.read_bytes()
+    sources = MappingProxyType({name: content.decode("utf-8") for name, content in raw.items()})
+    return _FileSet(path, sources, MappingProxyType(raw), make_environment(sources))
+
+
 @lru_cache(maxsize=1)
 def _registry() -> _Registry:
     directory = templates_dir()
     config = tomllib.loads((directory / REGISTRY_FILE).read_text(encoding="utf-8"))
-    raw: dict[str, bytes] = {}
-    for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix in {".html", ".css"}:
-            raw[path.name] = path.read_bytes()
-    sources = MappingProxyType({name: content.decode("utf-8") for name, content in raw.items()})
     stylesheet = config.get("stylesheet", "print.css")
-    if stylesheet not in raw:
-        raise FileNotFoundError(f"pdf_templates/{stylesheet} missing")
-    env = make_environment(sources)
-    templates: dict[str, TemplateInfo] = {}
+    sets: dict[str, _FileSet] = {}
+    templates: dict[tuple[str, int], TemplateInfo] = {}
     for entry in config.get("templates", []):
-        template_id, file_name = entry["id"], entry["file"]
-        if template_id in templates:
-            raise ValueError(f"duplicate template id {template_id!r}")
-        files = _dependencies(env, file_name, sources)
-        templates[template_id] = TemplateInfo(
+        template_id, file_name, version = entry["id"], entry["file"], int(entry["version"])
+        set_name = str(entry.get("directory", ""))
+        if set_name and (not set_name.isidentifier() or set_name.startswith("_")):
+            raise ValueError(f"template directory {set_name!r}: a plain name such as v1")
+        if set_name not in sets:
+            sets[set_name] = _file_set(directory / set_name if set_name else directory)
+        files = sets[set_name]
+        if stylesheet not in files.raw:
+            raise FileNotFoundError(f"pdf_templates/{set_name + '/' if set_name else ''}{stylesheet} missing")
+        if (template_id, version) in templates:
+            raise ValueError(f"duplicate template {template_id!r} version {version}")
+        needed = _dependencies(files.environment, file_name, files.sources)
+        templates[(template_id, version)] = TemplateInfo(
             id=template_id,
-            version=int(entry["version"]),
+            version=version,
             title=str(entry["title"]),
-            path=directory / file_name,
-            sha256=_template_sha256(files + [stylesheet], raw),
+            path=files.path / file_name,
+            sha256=_template_sha256(needed + [stylesheet], files.raw),
+            directory=set_name,
         )
-    return _Registry(directory, stylesheet, sources, MappingProxyType(templates), env)
+    current: dict[str, TemplateInfo] = {}
+    for info in templates.values():
+        if info.id not in current or info.version > current[info.id].version:
+            current[info.id] = info
+    return _Registry(directory, stylesheet, MappingProxyType(sets), MappingProxyType(templates),
+                     MappingProxyType(current))
 
 
 def reload_templates() -> None:
@@ -199,34 +227,46 @@ def directory() -> Path:
     return _registry().directory
 
 
-def get_template(template_id: str) -> TemplateInfo:
+def get_template(template_id: str, version: int | None = None) -> TemplateInfo:
+    """The current (highest) version of a template, or the given one (documents signed earlier)."""
+    registry = _registry()
     try:
-        return _registry().templates[template_id]
+        return registry.current[template_id] if version is None else registry.templates[(template_id, version)]
     except KeyError:
-        raise TemplateNotFound(template_id) from None
+        raise TemplateNotFound(template_id if version is None else f"{template_id} v{version}") from None
 
 
 def all_templates() -> list[TemplateInfo]:
+    """The current version of every template."""
+    return list(_registry().current.values())
+
+
+def all_versions() -> list[TemplateInfo]:
+    """Every version of every template, earlier ones included."""
     return list(_registry().templates.values())
 
 
-def template_source(file_name: str) -> str:
-    """Text of a file of the snapshot (e.g. the stylesheet)."""
-    return _registry().sources[file_name]
+def template_source(file_name: str, set_name: str = "") -> str:
+    """Text of a file of the snapshot (e.g. the stylesheet of a template's set)."""
+    return _registry().sets[set_name].sources[file_name]
+
+
+def set_directory(set_name: str = "") -> Path:
+    return _registry().sets[set_name].path
 
 
 def stylesheet_name() -> str:
     return _registry().stylesheet
 
 
-def environment() -> jinja2.Environment:
-    return _registry().environment
+def environment(set_name: str = "") -> jinja2.Environment:
+    return _registry().sets[set_name].environment
 
 
-def render_template(template_id: str, context: Mapping[str, Any]) -> str:
+def render_template(template_id: str, context: Mapping[str, Any], version: int | None = None) -> str:
     """Render the HTML of ``template_id`` (no signature parts unless the context has them)."""
-    info = get_template(template_id)
-    template = environment().get_template(info.path.name)
+    info = get_template(template_id, version)
+    template = environment(info.directory).get_template(info.path.name)
     full = {
         "signature": None,
         "signatures": [],
@@ -493,6 +533,12 @@ SAMPLE_COOPERATIVE: Mapping[str, Any] = MappingProxyType({
     "fee_share_org": 300_000,
     "fee_entrance_ind": 10_000,
     "fee_share_ind": 30_000,
+    "city": "г. Москва",
+    "charter": "Устав Потребительского кооператива «ВОСХОД» (редакция № 1), опубликован на сайте кооператива",
+    "processors": [
+        {"name": "ООО НКО «ЮМани»", "address": "115035, г. Москва, ул. Садовническая, д. 82, стр. 2",
+         "purpose": "приём платежей банковской картой"},
+    ],
 })
 
 

@@ -49,12 +49,13 @@ def normalize(text: str) -> str:
 # --------------------------------------------------------------------------- signing fixture
 
 
-def sign_document(template_id: str, context: dict, seed: bytes, png: bytes, when: dt.datetime):
+def sign_document(template_id: str, context: dict, seed: bytes, png: bytes, when: dt.datetime,
+                  version: int | None = None):
     """What the application does: canonical document, browser-side signature, record."""
     public = public_key_raw(Ed25519PrivateKey.from_private_bytes(seed))
     signer = {**context["signer"], "public_key": b64encode(public)}
     data = {key: value for key, value in context.items() if key != "signer"}
-    document = canonical_document(get_template(template_id), data, signer)
+    document = canonical_document(get_template(template_id, version), data, signer)
     doc_hash = document_hash(document)
     image_hash = validate_signature_png(png)
     record = SignatureRecord(
