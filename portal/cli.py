@@ -156,8 +156,10 @@ def published_seal_fingerprints(options: tuple[str, ...], environ, data_dir: Pat
 def verify(file: Path, seal_sha256: tuple[str, ...]) -> None:
     """Проверить подписанный PDF без сети: вложения, хеш, каждую подпись, печать оператора.
 
-    Печать сверяется с опубликованным отпечатком сертификата оператора; без него проверка не проходит
-    (код 3): печать, сделанная любым другим сертификатом, ничего не доказывает.
+    Печать сверяется с опубликованным отпечатком сертификата оператора: принимается печать этим сертификатом
+    или сертификатом кооператива, который он выдал. Без отпечатка проверка не проходит (код 3): печать,
+    сделанная любым другим сертификатом, ничего не доказывает. Коды: 0 — действителен, 1 — недействителен,
+    2 — файл не прочитан или отпечаток в неверном формате, 3 — неизвестен сертификат печати оператора.
     """
     import os
 
@@ -184,11 +186,16 @@ def verify(file: Path, seal_sha256: tuple[str, ...]) -> None:
         sys.exit(1)
     click.echo(f"ДЕЙСТВИТЕЛЕН: {result.reason}")
     click.echo(f"Хеш документа: {result.document_hash}")
-    if result.seal is not None:
-        click.echo(f"Печать оператора: {result.seal.signer}, сертификат сверен "
-                   f"(SHA-256 {result.seal.certificate_sha256})")
+    seal = result.seal
+    if seal is not None and result.seal_trust == "issuer":
+        click.echo(f"Печать: {seal.signer}, сертификат печати (SHA-256 {seal.certificate_sha256}) выдан сертификатом "
+                   f"оператора {seal.issuer}, сверенным с опубликованным (SHA-256 {seal.issuer_sha256})")
+    elif seal is not None:
+        click.echo(f"Печать оператора: {seal.signer}, сертификат сверен с опубликованным "
+                   f"(SHA-256 {seal.certificate_sha256})")
     for s in result.signers:
-        click.echo(f"Подпись {s.n}: {s.full_name} ({s.role}), {s.email}, ключ {s.key_fingerprint}, {s.signed_at}")
+        click.echo(f"Подпись {s.n}: {s.full_name} ({s.role}), {s.email}, {s.signed_at}")
+        click.echo(f"  ключ {s.key_fingerprint}: {s.key_status}")
 
 
 @main.command()

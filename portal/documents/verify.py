@@ -14,7 +14,13 @@ is checked after the attachments, so a changed attachment is reported as such.
 The seal proves integrity, not who sealed: anybody can seal a file with a certificate of their
 own. Pass ``seal_certificates`` (the SHA-256 fingerprints of the operator's seal certificates)
 to also require the operator's certificate; without it the fingerprint is only reported
-(``result.seal.certificate_sha256``) for the caller to compare.
+(``result.seal.certificate_sha256``) for the caller to compare. A connected cooperative seals
+with its own certificate, issued by the operator's: the seal embeds both, ``check_seal`` checks
+the issuance (signature, CA and keyCertSign of the issuer, validity at the sealing time), and the
+seal is accepted when the issuer's fingerprint is published (``result.seal_trust == "issuer"``).
+
+For each signature ``SignerInfo.key_in_document`` says whether its key is the one the signed
+document names as the signer's registered key (offline; /verify also asks the key registry).
 
 Anybody may upload a file here, so before anything else reads it the file is measured: a few KB
 of PDF can hold streams that inflate to gigabytes (a Flate stream inflates up to ~1000 times,
@@ -33,6 +39,7 @@ decoding limits are set just as tight for this reader. A refused file is reporte
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -109,6 +116,20 @@ class SignerInfo:
     signed_at: str  # ISO 8601, UTC
     ip: str
     user_agent: str
+    #: Offline answer to "was this the signer's registered key?": True — the key is the one the signed
+    #: document (document.json, ``signer.public_key``) names as the signer's registered key; False —
+    #: the document names another key for this signer; None — the document names no key for this
+    #: signature (a countersignature by someone else, or an early document without the key).
+    key_in_document: bool | None = None
+
+    @property
+    def key_status(self) -> str:
+        """One Russian phrase for ``key_in_document``."""
+        if self.key_in_document is True:
+            return "ключ зарегистрирован за подписантом: он указан в подписанном документе"
+        if self.key_in_document is False:
+            return "НЕ тот ключ, что указан в подписанном документе как ключ подписанта"
+        return "в подписанном документе ключ этого подписанта не указан"
 
     @property
     def signed_at_time(self) -> dt.datetime | None:
@@ -129,6 +150,9 @@ class VerifyResult:
     document: dict | None = None  # the canonical document when it could be read
     template_id: str | None = None
     seal: SealCheck | None = None  # the operator's seal, when the attachments were valid
+    #: With ``seal_certificates``: "certificate" — the seal's certificate is a published one (the
+    #: operator's); "issuer" — it was issued by a published one (a connected cooperative's seal).
+    seal_trust: str = ""
     refused: bool = False  # the file itself was refused (not a PDF, damaged, over the limits): nothing verified
 
 
@@ -416,6 +440,7 @@ def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> Verif
 
     signers: list[SignerInfo] = []
     keys: set[bytes] = set()
+    records_keys: list[tuple[bytes, str]] = []
     for n, record in enumerate(records, start=1):
         if not isinstance(record, dict) or any(not isinstance(record.get(f), str) for f in _RECORD_FIELDS):
             raise _Invalid(f"Запись подписи № {n} неполна или повреждена.", **base)
@@ -440,6 +465,7 @@ def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> Verif
         if not verify_signature(public_key, message, signature):
             raise _Invalid(f"Подпись {who} недействительна: проверка Ed25519 не пройдена.", **base)
         keys.add(public_key)
+        records_keys.append((public_key, record["email"]))
         signers.append(
             SignerInfo(
                 n=n,
@@ -462,28 +488,43 @@ def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> Verif
             raise _Invalid("Открытый ключ подписанта в document.json в неверном формате.", **base) from exc
         if expected not in keys:
             raise _Invalid("Нет подписи ключом подписанта, указанным в документе.", **base)
+        signer_email = str(document["signer"].get("email") or "").strip().lower()
+        signers = [
+            dataclasses.replace(info, key_in_document=True if key == expected else (
+                False if email.strip().lower() == signer_email else None))
+            for info, (key, email) in zip(signers, records_keys)
+        ]
 
     seal = check_seal(bytes(pdf_bytes))
     base["seal"] = seal
     if not seal.valid:
         raise _Invalid(seal.reason, **base)
-    if seal_certificates is not None and seal.certificate_sha256 not in {
-        fingerprint.replace(":", "").lower() for fingerprint in seal_certificates
-    }:
-        raise _Invalid(
-            "Печать поставлена не сертификатом оператора: отпечаток SHA-256 сертификата печати "
-            f"{seal.certificate_sha256} не совпадает с опубликованным.",
-            **base,
-        )
+    trust = ""
+    if seal_certificates is not None:
+        trust = seal.trusted_by(seal_certificates)
+        if not trust and seal.issuer_sha256:
+            raise _Invalid(
+                f"Печать поставлена сертификатом {seal.signer}, выданным не сертификатом оператора: отпечаток "
+                f"SHA-256 выдавшего его сертификата ({seal.issuer}) {seal.issuer_sha256} не совпадает с опубликованным.",
+                **base,
+            )
+        if not trust:
+            raise _Invalid(
+                "Печать поставлена не сертификатом оператора: отпечаток SHA-256 сертификата печати "
+                f"{seal.certificate_sha256} не совпадает с опубликованным.",
+                **base,
+            )
 
     count = len(signers)
+    sealed_by = "печать оператора" if not seal.issuer_sha256 else f"печать {seal.signer}"
     return VerifyResult(
         valid=True,
         reason=(
             f"Подписи действительны ({count}), вложенный документ не изменён после подписания; "
-            "печать оператора действительна, файл не изменён после выдачи."
+            f"{sealed_by} действительна, файл не изменён после выдачи."
         ),
         signers=signers,
+        seal_trust=trust,
         **base,
     )
 
@@ -492,7 +533,7 @@ def verify_pdf(pdf_bytes: bytes, *, seal_certificates: Collection[str] | None = 
     """Verify a signed PDF offline; never raises for bad input (``valid=False`` with a reason).
 
     ``seal_certificates``: SHA-256 fingerprints (hex) of the operator's seal certificates; when
-    given, the seal must be made with one of them.
+    given, the seal must be made with one of them or with a certificate one of them issued.
     """
     try:
         return _check(pdf_bytes, seal_certificates)
