@@ -11,11 +11,20 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from portal.documents import store
+from portal.documents.registry import key_registrations
 from portal.documents.signing import sha256_hex
 from portal.web import post_rate_limit, render
 
 MAX_UPLOAD = 10 * 1024 * 1024
 VERIFY_LIMIT = post_rate_limit("verify", 30)
+
+
+def _seal_context(settings) -> dict[str, Any]:
+    """The published fingerprints shown on the page: the current seal certificate first, then the replaced ones
+    (PORTAL_SEAL_SHA256), which keep verifying what they sealed."""
+    current = store.operator_certificate_sha256(settings)
+    published = list(dict.fromkeys([*([current] if current else []), *settings.seal_sha256]))
+    return {"seal_sha256": published[0] if published else None, "seal_sha256_earlier": published[1:]}
 
 
 async def _registered(value: str) -> dict | None:
@@ -33,7 +42,7 @@ class VerifyController(Controller):
         value = (request.query_params.get("hash") or "").strip().lower()
         context: dict[str, Any] = {"hash": value, "result": None, "registered": None, "error": None,
                                    "looked_up": bool(value), "file_error": None,
-                                   "seal_sha256": store.operator_certificate_sha256(request.app.state.settings)}
+                                   **_seal_context(request.app.state.settings)}
         if value:
             if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
                 context["error"] = "Хеш — 64 шестнадцатеричных символа (0–9, a–f)."
@@ -49,8 +58,8 @@ class VerifyController(Controller):
         upload = data.get("file")
         content = await upload.read() if isinstance(upload, UploadFile) else b""
         context: dict[str, Any] = {"hash": "", "result": None, "registered": None, "error": None, "looked_up": True,
-                                   "file_error": None,
-                                   "seal_sha256": store.operator_certificate_sha256(request.app.state.settings)}
+                                   "file_error": None, "key_checks": [],
+                                   **_seal_context(request.app.state.settings)}
         if not content:
             context["file_error"] = "Выберите PDF-файл документа."
             return render(request, "documents/verify.html", context, status_code=422)
@@ -61,6 +70,8 @@ class VerifyController(Controller):
             context["file_error"] = result.reason
             return render(request, "documents/verify.html", context, status_code=422)
         context["result"] = result
+        # Online, the key registry too: was each signature's key the member's registered key when it signed?
+        context["key_checks"] = await key_registrations(result.signers)
         context["pdf_sha256"] = sha256_hex(content)
         registered = await _registered(context["pdf_sha256"])
         context["registered"] = registered
