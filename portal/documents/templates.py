@@ -75,6 +75,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import threading
 import tomllib
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2 import meta
+from markupsafe import Markup, escape
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 REGISTRY_FILE = "templates.toml"
@@ -167,13 +169,13 @@ def _template_sha256(files: list[str], raw: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def _file_set(path: Path) -> _FileSet:
+def _file_set(path: Path, set_name: str = "") -> _FileSet:
     raw: dict[str, bytes] = {}
     for file in sorted(path.iterdir()):
         if file.is_file() and file.suffix in {".html", ".css"}:
             raw[file.name] = file.read_bytes()
     sources = MappingProxyType({name: content.decode("utf-8") for name, content in raw.items()})
-    return _FileSet(path, sources, MappingProxyType(raw), make_environment(sources))
+    return _FileSet(path, sources, MappingProxyType(raw), make_environment(sources, set_name))
 
 
 @lru_cache(maxsize=1)
@@ -189,7 +191,7 @@ def _registry() -> _Registry:
         if set_name and (not set_name.isidentifier() or set_name.startswith("_")):
             raise ValueError(f"template directory {set_name!r}: a plain name such as v1")
         if set_name not in sets:
-            sets[set_name] = _file_set(directory / set_name if set_name else directory)
+            sets[set_name] = _file_set(directory / set_name if set_name else directory, set_name)
         files = sets[set_name]
         if stylesheet not in files.raw:
             raise FileNotFoundError(f"pdf_templates/{set_name + '/' if set_name else ''}{stylesheet} missing")
@@ -404,6 +406,103 @@ def datetime_utc(value: Any) -> str:
     return _aware(value).astimezone(dt.timezone.utc).strftime("%d.%m.%Y %H:%M:%S UTC")
 
 
+# --------------------------------------------------------------------------- Russian typography
+
+NBSP = "\u00a0"
+_LETTER = "А-ЯЁа-яёA-Za-z"
+# Abbreviations that stand before what they name: «г. Москва», «ул. Лесная», «д. 5», «ст. 9», «ч. 4».
+_ABBREVIATIONS = ("г", "ул", "д", "кв", "корп", "стр", "оф", "ст", "ч", "п", "пп", "пом", "пер", "пр", "просп",
+                  "пл", "наб", "мкр", "ш", "с", "к", "рп", "пгт", "обл", "им", "тел")
+_ABBREVIATION_NBSP = re.compile(
+    rf"(?<![{_LETTER}0-9\-.])((?:{'|'.join(_ABBREVIATIONS)})\.)\s+(?=[{_LETTER}0-9«\"(])", re.IGNORECASE
+)
+_NUMBER_SIGN_NBSP = re.compile(r"(№+)\s+")
+_REQUISITE_NBSP = re.compile(r"(?<![А-ЯЁA-Z])(ИНН|КПП|ОГРНИП|ОГРН|БИК|ОКПО|СНИЛС|УИН)\s+(?=\d)")
+_INITIAL = r"[А-ЯЁA-Z]\.(?:-[А-ЯЁA-Z]\.)?"
+# «А. П. Смирнова», «А.-В. Петрова»: an initial keeps the next initial or the surname on its line.
+_INITIAL_BEFORE = re.compile(rf"(?<![{_LETTER}\-.])({_INITIAL})\s+(?=[А-ЯЁA-Z])")
+# «Смирнова А. П.»: the surname keeps its initials.
+_SURNAME_BEFORE_INITIAL = re.compile(
+    rf"(?<![{_LETTER}])([А-ЯЁA-Z][{_LETTER}]*(?:-[{_LETTER}]+)*)\s+(?={_INITIAL}(?:$|[\s,;:)/»\u00a0]))"
+)
+_DIGIT_SPACE = re.compile(r"(?<=\d)[ \t]+(?=\d)")  # «1 000», «45 12 345678», «+7 495 123-45-67»
+_DASH_NBSP = re.compile(r"[ \t\r\n]+(?=[—–]\s)")  # a dash never starts a line
+# Five capitals or more: a shorter word is never hyphenated anyway (hyphenate-limit-chars: 5 2 2).
+_CAPS_WORD = re.compile(r"(?<![А-ЯЁA-Za-zа-яё\-])«?[А-ЯЁ]{5,}»?(?![А-ЯЁA-Za-zа-яё\-])")
+_TAG = re.compile(r"(<[^>]*>)")
+
+
+def nbsp(text: str) -> str:
+    """Russian typography of plain text: no-break spaces where a line must not break.
+
+    After «г.», «ул.», «д.», «кв.», «корп.», «стр.», «оф.», «ст.», «ч.», «п.» …; after «№»; between
+    «ИНН», «ОГРН», «КПП», «БИК»… and their digits; between initials and the surname (either
+    order; «А.-В.» too); between the digit groups of a number; before a dash.
+    """
+    text = _ABBREVIATION_NBSP.sub(r"\1" + NBSP, text)
+    text = _NUMBER_SIGN_NBSP.sub(r"\1" + NBSP, text)
+    text = _REQUISITE_NBSP.sub(r"\1" + NBSP, text)
+    text = _INITIAL_BEFORE.sub(r"\1" + NBSP, text)
+    text = _SURNAME_BEFORE_INITIAL.sub(r"\1" + NBSP, text)
+    text = _DIGIT_SPACE.sub(NBSP, text)
+    text = _DASH_NBSP.sub(NBSP, text)
+    return text
+
+
+def typo(value: Any) -> Markup:
+    """``nbsp`` over HTML (a filter, also ``{% filter typo %}…{% endfilter %}`` over a whole body).
+
+    Plain values are escaped first; markup is changed only in its text, never inside tags.
+    Abbreviations of five or more capitals («ОГРНИП», «СНИЛС») are wrapped in
+    ``<span class="nobr">`` so that they are never hyphenated.
+    """
+    if value is None:
+        return Markup("")
+    html = str(value if isinstance(value, Markup) else escape(str(value)))
+    parts = _TAG.split(html)
+    for index in range(0, len(parts), 2):  # even items are text, odd ones tags
+        if parts[index]:
+            parts[index] = _CAPS_WORD.sub(r'<span class="nobr">\g<0></span>', nbsp(parts[index]))
+    return Markup("".join(parts))
+
+
+def _span(css_class: str, value: Any) -> Markup:
+    if value is None or value == "":
+        return Markup("")
+    return Markup('<span class="{}">{}</span>').format(css_class, value)
+
+
+def name(value: Any) -> Markup:
+    """A proper name (a person, an organization, an address): never hyphenated, wraps only at
+    spaces and hyphens (``span.name``: ``hyphens: none``); the text is escaped."""
+    return _span("name", value)
+
+
+def nobr(value: Any) -> Markup:
+    """A short token kept on one line and never hyphenated (``span.nobr``); the text is escaped."""
+    return _span("nobr", value)
+
+
+def phone(value: Any) -> str:
+    """A phone number in the international format: «84951234567» → «+7 495 123-45-67».
+
+    Russian numbers may be written without the country code; a value that is not a possible
+    phone number is returned as it was (stripped).
+    """
+    raw = "" if value is None else str(value).strip()
+    if not raw:
+        return ""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(raw, "RU")
+    except phonenumbers.NumberParseException:
+        return raw
+    if not phonenumbers.is_possible_number(number):
+        return raw
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 # --------------------------------------------------------------------------- template helpers
 
 APPLICANT_TYPES = {
@@ -418,8 +517,20 @@ def full_name(*parts: Any) -> str:
     return " ".join(str(p).strip() for p in parts if p and str(p).strip())
 
 
+def _initial(name: Any) -> str:
+    """«Анна» → «А.», «Анна-Виктория» → «А.-В.» (each part of a double name), «» → «»."""
+    parts = [part.strip() for part in str(name or "").strip().split("-")]
+    return "-".join(f"{part[0]}." for part in parts if part)
+
+
 def initials(last_name: str, first_name: str = "", patronymic: str = "") -> str:
-    """("Иванов", "Иван", "Иванович") → «Иванов И. И.»."""
+    """("Иванов", "Иван", "Иванович") → «Иванов И. И.»; («Петрова», «Анна-Виктория») → «Петрова А.-В.»."""
+    letters = " ".join(_initial(p) for p in (first_name, patronymic) if p and str(p).strip())
+    return full_name(last_name, letters)
+
+
+def _initials_v1(last_name: str, first_name: str = "", patronymic: str = "") -> str:
+    """``initials`` as version 1 of the texts printed it (only the first letter of a double name)."""
     letters = " ".join(f"{str(p).strip()[0]}." for p in (first_name, patronymic) if p and str(p).strip())
     return full_name(last_name, letters)
 
@@ -447,10 +558,15 @@ def signatory_name(data: Mapping[str, Any]) -> str:
     return full_name(data["last_name"], data["first_name"], data.get("patronymic"))
 
 
-def signatory_initials(data: Mapping[str, Any]) -> str:
+def signatory_initials(data: Mapping[str, Any], _initials=None) -> str:
+    make = _initials or initials
     if _check_type(data) == "organization":
-        return initials(data["rep_last_name"], data["rep_first_name"], data.get("rep_patronymic") or "")
-    return initials(data["last_name"], data["first_name"], data.get("patronymic") or "")
+        return make(data["rep_last_name"], data["rep_first_name"], data.get("rep_patronymic") or "")
+    return make(data["last_name"], data["first_name"], data.get("patronymic") or "")
+
+
+def _signatory_initials_v1(data: Mapping[str, Any]) -> str:
+    return signatory_initials(data, _initials_v1)
 
 
 def basis_text(data: Mapping[str, Any], case: str = "nominative") -> str:
@@ -481,8 +597,18 @@ def unknown_applicant_type(kind: Any) -> str:
     raise ValueError(f"unknown applicant_type {kind!r}")
 
 
-def make_environment(sources: Mapping[str, str]) -> jinja2.Environment:
-    """Autoescaping, strict Jinja2 environment over a snapshot of the template files."""
+#: Helpers whose output changed after a version of the texts was frozen: a frozen set keeps the
+#: helper it was signed with, so its documents re-render word for word.
+_FROZEN_GLOBALS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "v1": MappingProxyType({"initials": _initials_v1, "signatory_initials": _signatory_initials_v1}),
+})
+
+
+def make_environment(sources: Mapping[str, str], set_name: str = "") -> jinja2.Environment:
+    """Autoescaping, strict Jinja2 environment over a snapshot of the template files.
+
+    ``set_name`` — "" for the current texts, or a frozen set ("v1"), which keeps its own helpers.
+    """
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: (sources[name], None, lambda: True) if name in sources else None),
         autoescape=True,
@@ -498,6 +624,10 @@ def make_environment(sources: Mapping[str, str]) -> jinja2.Environment:
         datetime_msk=datetime_msk,
         datetime_utc=datetime_utc,
         groups=groups,
+        typo=typo,
+        name=name,
+        nobr=nobr,
+        phone=phone,
     )
     env.globals.update(
         full_name=full_name,
@@ -509,6 +639,7 @@ def make_environment(sources: Mapping[str, str]) -> jinja2.Environment:
         fees_for=fees_for,
         unknown_applicant_type=unknown_applicant_type,
     )
+    env.globals.update(_FROZEN_GLOBALS.get(set_name, {}))
     return env
 
 
@@ -534,11 +665,27 @@ SAMPLE_COOPERATIVE: Mapping[str, Any] = MappingProxyType({
     "fee_entrance_ind": 10_000,
     "fee_share_ind": 30_000,
     "city": "г. Москва",
-    "charter": "Устав Потребительского кооператива «ВОСХОД» (редакция № 1), опубликован на сайте кооператива",
+    "charter": ("Устав Потребительского кооператива «ВОСХОД» в редакции № 2, утверждённой общим собранием "
+                "пайщиков 15.01.2026 (протокол № 1), опубликован на портале https://voskhod.coop/docs/"),
     "processors": [
+        {"name": "ООО «Хостинг-Центр»", "address": "123456, г. Москва, ул. Серверная, д. 7, стр. 1",
+         "purpose": "размещение портала и хранение данных (хостинг)"},
+        {"name": "ООО «Почтовый сервис»", "address": "190000, г. Санкт-Петербург, наб. реки Мойки, д. 12",
+         "purpose": "отправка электронных писем"},
         {"name": "ООО НКО «ЮМани»", "address": "115035, г. Москва, ул. Садовническая, д. 82, стр. 2",
          "purpose": "приём платежей банковской картой"},
     ],
+})
+
+#: Demo acceptance of the ПЭП offer (``pep_offer``), as ``portal.accounts.offer.pep_offer`` records it.
+SAMPLE_PEP_OFFER: Mapping[str, Any] = MappingProxyType({
+    "template_id": "pep_agreement",
+    "template_version": 2,
+    "template_sha256": "0" * 64,
+    "accepted_at": "2026-11-24T18:15:07Z",
+    "ip": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36",
+    "email": "zayavitel@example.ru",
 })
 
 
@@ -557,6 +704,11 @@ def sample_context(applicant_type: str = "organization") -> dict[str, Any]:
                 "actual_address": "Московская обл., г. Красногорск, ул. Лесная, д. 5, оф. 3",
                 "rep_last_name": "Смирнова", "rep_first_name": "Анна", "rep_patronymic": "Петровна",
                 "rep_position": "председатель совета", "rep_basis": "charter",
+                "rep_passport_series": "45 12", "rep_passport_number": "345678",
+                "rep_passport_issued_by": "ГУ МВД России по г. Москве",
+                "rep_passport_issue_date": "2015-06-30", "rep_passport_division_code": "770-001",
+                "join_decision_body": "общее собрание пайщиков", "join_decision_number": "3",
+                "join_decision_date": "2026-11-20",
                 "union_member": True}
         signer = {"full_name": "Смирнова Анна Петровна", "email": common["email"],
                   "role": "Представитель заявителя"}
@@ -564,10 +716,20 @@ def sample_context(applicant_type: str = "organization") -> dict[str, Any]:
         data = {**common,
                 "last_name": "Кузнецов", "first_name": "Иван", "patronymic": "Сергеевич",
                 "birth_date": "1985-03-14",
-                "address": "г. Тверь, ул. Советская, д. 10, кв. 4"}
+                "address": "г. Тверь, ул. Советская, д. 10, кв. 4",
+                "passport_series": "28 05", "passport_number": "123456",
+                "passport_issued_by": "ОВД Центрального района г. Твери",
+                "passport_issue_date": "2005-04-01", "passport_division_code": "692-001"}
         if applicant_type == "entrepreneur":
             data.update(bank, inn="500100732259", ogrnip="304500116000157")
         signer = {"full_name": "Кузнецов Иван Сергеевич", "email": common["email"], "role": "Заявитель"}
     else:
         raise ValueError(f"unknown applicant_type {applicant_type!r}")
-    return {"data": data, "cooperative": dict(SAMPLE_COOPERATIVE), "signer": signer}
+    cooperative = {**SAMPLE_COOPERATIVE, "processors": [dict(p) for p in SAMPLE_COOPERATIVE["processors"]]}
+    return {"data": data, "cooperative": cooperative, "signer": signer, "pep_offer": dict(SAMPLE_PEP_OFFER)}
+
+
+def sample_offer_context(accepted: bool = True) -> dict[str, Any]:
+    """The context of the ПЭП offer (``pep_agreement``): ``cooperative`` and, once accepted, ``pep_offer``."""
+    cooperative = {**SAMPLE_COOPERATIVE, "processors": [dict(p) for p in SAMPLE_COOPERATIVE["processors"]]}
+    return {"cooperative": cooperative, **({"pep_offer": dict(SAMPLE_PEP_OFFER)} if accepted else {})}

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -151,15 +152,26 @@ def test_filters():
 # --------------------------------------------------------------------------- HTML
 
 
+def html_text(html: str) -> str:
+    """The text of rendered HTML, whitespace (NBSP too) normalised."""
+    return normalize(unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
 @pytest.mark.parametrize("kind", APPLICANT_TYPES)
 @pytest.mark.parametrize("template_id", JOIN_PACKAGE)
 def test_every_template_renders_for_every_applicant_type(template_id, kind):
     context = sample_context(kind)
     html = render.render_html(template_id, context)
-    text = normalize(re.sub(r"<[^>]+>", " ", html))
+    text = html_text(html)
     assert "ПК «ВОСХОД»" in text
     assert "7707083893" in text  # the cooperative's ИНН
-    assert 'class="sign-line"' in html  # a signature line, still empty
+    assert "https://voskhod.coop" in text  # the portal's URL where the texts define it
+    if template_id == "pep_agreement":  # an offer: the cooperative never signs it, the member accepts it
+        assert 'class="sign-line"' not in html
+    else:
+        assert 'class="sign-line"' in html  # a signature line, still empty
+        assert "г. Москва 25.11.2026" in text  # the place is the city, the date in its own column
+        assert "ул. Примерная, д. 1-25" not in text and "д. 1 25.11" not in text
     assert "<style>" in html and "@page" in html
     data = context["data"]
     if template_id == "join_application":
@@ -178,7 +190,7 @@ def test_every_template_renders_for_every_applicant_type(template_id, kind):
 def test_power_of_attorney_basis():
     context = sample_context("organization")
     context["data"].update(rep_basis="power_of_attorney", rep_poa_number="17", rep_poa_date="2026-02-01")
-    text = normalize(render.render_html("join_application", context))
+    text = html_text(render.render_html("join_application", context))
     assert "на основании доверенности № 17 от 01.02.2026" in text
 
 
