@@ -73,7 +73,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     asyncio.run(_migrate(settings))
     ensure_seal_identity(settings.data_dir, settings.operator.name_short)  # once, before the workers start
     try:
-        docs_site.ensure_built(settings.site_dir, tariff=settings.tariff, base_url=settings.base_url)
+        docs_site.ensure_built(settings.site_dir, tariff=settings.tariff, base_url=settings.base_url,
+                               seal_sha256=docs_site.seal_fingerprints(settings.seal_sha256, settings.data_dir))
     except Exception as exc:  # the portal still serves without the docs
         click.echo(f"Документация не собрана / docs not built: {exc}", err=True)
     click.echo(f"Портал: http://{host}:{port} — granian, процессов: {workers}")
@@ -204,5 +205,6 @@ def docs() -> None:
     from portal import docs_site
 
     settings = _settings()
-    docs_site.build(settings.site_dir, tariff=settings.tariff, base_url=settings.base_url)
+    docs_site.build(settings.site_dir, tariff=settings.tariff, base_url=settings.base_url,
+                    seal_sha256=docs_site.seal_fingerprints(settings.seal_sha256, settings.data_dir))
     click.echo(f"Документация собрана в {settings.site_dir}")

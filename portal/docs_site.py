@@ -2,9 +2,12 @@
 
 The site shows the tariff the portal runs with (PORTAL_TARIFF_*) and its canonical links follow
 PORTAL_BASE_URL: both reach the pricing hook (docs_hooks/pricing.py) through the environment of
-`mkdocs build`, read there the way portal.settings reads them. A stamp in the site dir (STAMP_NAME)
-records what the site was built from — a hash of the sources, the tariff and the base URL — and
-ensure_built() rebuilds when it differs, whatever the files' times.
+`mkdocs build`, read there the way portal.settings reads them. The published fingerprints of the
+operator's seal certificate (this installation's own in PORTAL_DATA_DIR/seal first, then
+PORTAL_SEAL_SHA256) reach the seal hook (docs_hooks/seal.py) as PORTAL_SEAL_SHA256 the same way. A
+stamp in the site dir (STAMP_NAME) records what the site was built from — a hash of the sources, the
+tariff, the base URL and the seal fingerprints — and ensure_built() rebuilds when it differs, whatever
+the files' times.
 
     python -m portal.docs_site [SITE_DIR]   # build with the environment's tariff and base URL
 """
@@ -19,7 +22,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from portal.pricing.tariff import ENV_VARIABLES, Tariff, tariff_from_env
 from portal.settings import REPO_ROOT
@@ -37,6 +40,22 @@ def base_url_from_env(environ: Mapping[str, str]) -> str:
 def site_url(base_url: str) -> str:
     """Where the portal serves the site: mkdocs' site_url (canonical links, sitemap)."""
     return base_url.rstrip("/") + "/docs/"
+
+
+def seal_fingerprints(configured: Sequence[str] = (), data_dir: Path | None = None) -> tuple[str, ...]:
+    """The seal fingerprints the docs publish: the certificate in data_dir/seal (the one this installation
+    seals with: the current one) first, then the configured ones (settings.seal_sha256: PORTAL_SEAL_SHA256,
+    which also keeps the replaced ones)."""
+    from portal.documents.seal import certificate_sha256_in
+    from portal.settings import parse_seal_fingerprints
+
+    own = certificate_sha256_in(data_dir) if data_dir is not None else None
+    return parse_seal_fingerprints(own or "", *configured)
+
+
+def seal_fingerprints_from_env(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """seal_fingerprints() by the same rules as portal.settings (PORTAL_SEAL_SHA256, PORTAL_DATA_DIR)."""
+    return seal_fingerprints((environ.get("PORTAL_SEAL_SHA256", ""),), Path(environ.get("PORTAL_DATA_DIR", "var")))
 
 
 def tariff_env(tariff: Tariff) -> dict[str, str]:
@@ -60,8 +79,9 @@ def _generated(relative: Path) -> bool:
     return any(part == "__pycache__" or part.startswith(".") for part in relative.parts) or relative.suffix == ".pyc"
 
 
-def stamp(tariff: Tariff, base_url: str, root: Path = REPO_ROOT) -> str:
-    """SHA-256 of everything the built site depends on: sources' paths and contents, tariff, base URL, tools."""
+def stamp(tariff: Tariff, base_url: str, root: Path = REPO_ROOT, seal_sha256: Sequence[str] = ()) -> str:
+    """SHA-256 of everything the built site depends on: sources' paths and contents, tariff, base URL, the
+    published seal fingerprints, tools."""
     digest = hashlib.sha256()
     for path in sources(root):
         content = path.read_bytes()
@@ -69,6 +89,8 @@ def stamp(tariff: Tariff, base_url: str, root: Path = REPO_ROOT) -> str:
         digest.update(content)
     tools = {name: _version(name) for name in ("mkdocs", "mkdocs-material", "pymdown-extensions")}
     inputs = {"tariff": dataclasses.asdict(tariff), "site_url": site_url(base_url), "tools": tools}
+    if seal_sha256:
+        inputs["seal_sha256"] = list(seal_sha256)
     digest.update(json.dumps(inputs, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -88,15 +110,18 @@ def built_stamp(site_dir: Path) -> str:
         return ""
 
 
-def _inputs(tariff: Tariff | None, base_url: str | None) -> tuple[Tariff, str]:
+def _inputs(tariff: Tariff | None, base_url: str | None,
+            seal_sha256: Sequence[str] | None) -> tuple[Tariff, str, tuple[str, ...]]:
     return (tariff if tariff is not None else tariff_from_env(os.environ),
-            base_url if base_url is not None else base_url_from_env(os.environ))
+            base_url if base_url is not None else base_url_from_env(os.environ),
+            tuple(seal_sha256) if seal_sha256 is not None else seal_fingerprints_from_env(os.environ))
 
 
 def build(site_dir: Path, *, tariff: Tariff | None = None, base_url: str | None = None, strict: bool = True,
-          root: Path = REPO_ROOT) -> None:
-    """mkdocs build into site_dir for this tariff and base URL (default: the environment's), then the stamp."""
-    tariff, base_url = _inputs(tariff, base_url)
+          root: Path = REPO_ROOT, seal_sha256: Sequence[str] | None = None) -> None:
+    """mkdocs build into site_dir for this tariff, base URL and seal fingerprints (default: the environment's),
+    then the stamp."""
+    tariff, base_url, seal_sha256 = _inputs(tariff, base_url, seal_sha256)
     config = root / "mkdocs.yml"
     if not config.exists():
         raise FileNotFoundError(f"mkdocs.yml не найден / not found: {config}")
@@ -105,14 +130,16 @@ def build(site_dir: Path, *, tariff: Tariff | None = None, base_url: str | None 
     cmd = [sys.executable, "-m", "mkdocs", "build", "--quiet", "-f", str(config), "-d", str(site_dir)]
     if strict:
         cmd.append("--strict")
-    env = {**os.environ, **tariff_env(tariff), "PORTAL_BASE_URL": base_url, "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, **tariff_env(tariff), "PORTAL_BASE_URL": base_url, "NO_MKDOCS_2_WARNING": "1",
+           "PORTAL_SEAL_SHA256": ",".join(seal_sha256), "PORTAL_DOCS_SEAL_EXACT": "1"}
     subprocess.run(cmd, check=True, cwd=root, env=env)
-    (site_dir / STAMP_NAME).write_text(stamp(tariff, base_url, root) + "\n")
+    (site_dir / STAMP_NAME).write_text(stamp(tariff, base_url, root, seal_sha256) + "\n")
 
 
 def ensure_built(site_dir: Path, *, tariff: Tariff | None = None, base_url: str | None = None,
-                 root: Path = REPO_ROOT) -> bool:
-    """Build the site unless site_dir holds one built from the same sources, tariff and base URL.
+                 root: Path = REPO_ROOT, seal_sha256: Sequence[str] | None = None) -> bool:
+    """Build the site unless site_dir holds one built from the same sources, tariff, base URL and seal
+    fingerprints.
 
     True when a site is there to serve. Without the sources (mkdocs.yml) nothing can be built: the site
     that is there, if any, is served as it is.
@@ -120,10 +147,10 @@ def ensure_built(site_dir: Path, *, tariff: Tariff | None = None, base_url: str 
     site_dir = Path(site_dir)
     if not (root / "mkdocs.yml").exists():
         return (site_dir / "index.html").exists()
-    tariff, base_url = _inputs(tariff, base_url)
-    if (site_dir / "index.html").exists() and built_stamp(site_dir) == stamp(tariff, base_url, root):
+    tariff, base_url, seal_sha256 = _inputs(tariff, base_url, seal_sha256)
+    if (site_dir / "index.html").exists() and built_stamp(site_dir) == stamp(tariff, base_url, root, seal_sha256):
         return True
-    build(site_dir, tariff=tariff, base_url=base_url, root=root)
+    build(site_dir, tariff=tariff, base_url=base_url, root=root, seal_sha256=seal_sha256)
     return True
 
 
