@@ -3,6 +3,7 @@ signing time (registered, revoked before signing, unknown); the published finger
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import os
@@ -90,6 +91,15 @@ async def test_the_page_shows_the_published_fingerprints_and_accepts_cooperative
     assert f'id="seal-sha256">{identity.certificate_sha256}<' in body
     assert f"portal verify ФАЙЛ.pdf --seal-sha256 {identity.certificate_sha256}" in body
     assert "сертификаты печати подключённых кооперативов" in body and 'href="/docs/verification/"' in body
+    assert "Прежние сертификаты печати" not in body
+    # After a replacement the earlier fingerprints (PORTAL_SEAL_SHA256) are listed after the current one.
+    app = client._transport.app
+    app.state.settings = dataclasses.replace(settings, seal_sha256=("ab" * 32, identity.certificate_sha256))
+    body = html.unescape((await client.get("/verify")).text)
+    assert f'id="seal-sha256">{identity.certificate_sha256}<' in body
+    assert "Прежние сертификаты печати" in body and f'<code class="hash seal-sha256-earlier">{"ab" * 32}</code>' in body
+    assert body.count(identity.certificate_sha256) == 2  # the fingerprint and the command, not listed as earlier
+    app.state.settings = settings
 
     cooperative = issue_cooperative_identity(identity, settings.data_dir / "seal" / "cooperatives" / "7701234567",
                                              "ПК «Ромашка»", "7701234567")
