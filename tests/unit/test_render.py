@@ -154,7 +154,8 @@ def test_filters():
 
 def html_text(html: str) -> str:
     """The text of rendered HTML, whitespace (NBSP too) normalised."""
-    return normalize(unescape(re.sub(r"<[^>]+>", " ", html)))
+    inline = re.sub(r"</?(?:span|strong|b)\b[^>]*>", "", html)
+    return normalize(unescape(re.sub(r"<[^>]+>", " ", inline)))
 
 
 @pytest.mark.parametrize("kind", APPLICANT_TYPES)
@@ -341,3 +342,296 @@ def test_context_from_document_inverts_canonical_document(signed):
     assert context["signer"] == document["signer"]
     assert context["data"] == document["data"]["data"]
     assert context["cooperative"]["inn"] == "7707083893"
+
+
+# --------------------------------------------------------------------------- long and hostile names
+
+LONG_SURNAME = "Константинопольская-Преображенская-Оболенская"  # 43 letters
+DOUBLE_FIRST_NAME = "Анна-Виктория"
+HOSTILE = 'ООО «"Рога & Копыта" <script>alert(1)</script> O\'Brien»'
+LONG_ADDRESS = ("Российская Федерация, Московская область, городской округ Красногорск, г. Красногорск, "
+                "ул. Длинная Набережная Верхнего Пруда имени Героев-Первопроходцев, д. 125, корп. 3, стр. 2, кв. 417")
+SIGNED_TEMPLATES = ("join_application", "pd_consent", "user_agreement")
+# The closing clause of each signed template: its first and last words sit on the page of the signature line.
+LAST_CLAUSE = {
+    "join_application": ("Заявитель подтверждает достоверность", "подписанному собственноручной подписью."),
+    "pd_consent": ("Согласие дано в форме электронного документа", "подписанному собственноручной подписью."),
+    "user_agreement": ("К Соглашению применяется право", "и действует бессрочно."),
+}
+
+
+def long_name_context(kind: str) -> dict:
+    """The sample context with a 43-letter double surname, a double first name, a long address and
+    a hostile name (quotes, markup, ampersand)."""
+    context = sample_context(kind)
+    data = context["data"]
+    if kind == "organization":
+        data.update(rep_last_name=LONG_SURNAME, rep_first_name=DOUBLE_FIRST_NAME, rep_patronymic="Петровна",
+                    org_full_name=HOSTILE, legal_address=LONG_ADDRESS, actual_address=LONG_ADDRESS,
+                    rep_basis="power_of_attorney", rep_poa_number="77 АБ 1234567", rep_poa_date="2026-10-01")
+    else:
+        data.update(last_name=LONG_SURNAME, first_name=DOUBLE_FIRST_NAME, patronymic='Петровна "<b>&amp;',
+                    address=LONG_ADDRESS)
+    context["signer"]["full_name"] = templates.signatory_name(data)
+    return context
+
+
+@pytest.fixture(scope="module")
+def long_signed():
+    """Signed PDFs of every signed template for an organization, an individual and an ИП with long names."""
+    seed = os.urandom(32)
+    png = scribble_png()
+    when = dt.datetime(2026, 11, 25, 9, 0, 5, tzinfo=dt.timezone.utc)
+    result = {}
+    for template_id in SIGNED_TEMPLATES:
+        for kind in APPLICANT_TYPES:
+            context = long_name_context(kind)
+            document, record = sign_document(template_id, context, seed, png, when)
+            pdf = render.render_signed_pdf(template_id, document, None, [record], "https://voskhod.coop/verify")
+            result[(template_id, kind)] = (context, record, pdf)
+    return result
+
+
+def words_with_boxes(pdf: bytes, tmp_path: Path) -> list[list[tuple[str, float, float, float, float]]]:
+    """Per page: (word, xMin, yMin, xMax, yMax) from ``pdftotext -bbox``."""
+    from xml.etree import ElementTree
+
+    markup = poppler("pdftotext", "-bbox", data=pdf, tmp_path=tmp_path)
+    root = ElementTree.fromstring(markup.encode())
+    pages = []
+    for page in root.iter("{http://www.w3.org/1999/xhtml}page"):
+        pages.append([(w.text or "", float(w.get("xMin")), float(w.get("yMin")), float(w.get("xMax")),
+                       float(w.get("yMax"))) for w in page.iter("{http://www.w3.org/1999/xhtml}word")])
+    return pages
+
+
+def name_at_signature_line(pages) -> tuple[int, str, float]:
+    """The page, the text and the right edge of the name column of the signature line «/ Фамилия И. О. /»."""
+    for number, words in enumerate(pages):
+        for index, (word, x0, y0, _x1, _y1) in enumerate(words):
+            if word == "/" and index + 1 < len(words) and words[index + 1][0].startswith(LONG_SURNAME[:6]):
+                column = [w for w in words if w[1] >= x0 - 0.5 and w[2] >= y0 - 0.5]
+                column.sort(key=lambda w: (round(w[2]), w[1]))
+                text, last_y, right = "", None, 0.0
+                for w_text, _wx0, wy0, wx1, _wy1 in column:
+                    if last_y is not None:
+                        text += "" if round(wy0) != round(last_y) and text.endswith("-") else " "
+                    text, last_y, right = text + w_text, wy0, max(right, wx1)
+                    if w_text == "/" and text != "/":
+                        return number, text, right
+    raise AssertionError("no signature line with the long surname")
+
+
+@needs_poppler
+@pytest.mark.parametrize("kind", APPLICANT_TYPES)
+@pytest.mark.parametrize("template_id", SIGNED_TEMPLATES)
+def test_long_name_is_printed_whole_at_the_signature_line(long_signed, template_id, kind, tmp_path):
+    context, record, pdf = long_signed[(template_id, kind)]
+    pages = words_with_boxes(pdf, tmp_path)
+    page_number, printed, right = name_at_signature_line(pages)
+    expected = templates.signatory_initials(context["data"])
+    assert expected == f"{LONG_SURNAME} А.-В. П."
+    assert normalize(printed) == f"/ {expected} /"
+    assert right <= 595.3 - 15 / 25.4 * 72 + 1  # inside the right margin of A4, nothing cut at the page edge
+
+
+@needs_poppler
+@pytest.mark.parametrize("kind", APPLICANT_TYPES)
+@pytest.mark.parametrize("template_id", SIGNED_TEMPLATES)
+def test_signature_block_stays_with_the_last_clause_and_the_date(long_signed, template_id, kind, tmp_path):
+    context, record, pdf = long_signed[(template_id, kind)]
+    page_number, _, _ = name_at_signature_line(words_with_boxes(pdf, tmp_path))
+    layout = poppler("pdftotext", "-layout", "-enc", "UTF-8", data=pdf, tmp_path=tmp_path).split("\f")
+    page = normalize(layout[page_number].replace("\u2010\n", "").replace("\u2010 ", ""))
+    first, last = LAST_CLAUSE[template_id]
+    assert first in page and normalize(last) in normalize(page.replace("- ", "-")), page
+    assert "г. Москва" in page and "25.11.2026" in page
+    assert "(подпись; простая электронная подпись" in page
+    # The signature line is never the first thing on its page: the last clause comes before it.
+    assert page.index(first) < page.index("(подпись; простая электронная подпись")
+
+
+@needs_poppler
+@pytest.mark.parametrize("kind", APPLICANT_TYPES)
+@pytest.mark.parametrize("template_id", SIGNED_TEMPLATES)
+def test_long_and_hostile_names_whole_and_escaped(long_signed, template_id, kind, tmp_path):
+    context, record, pdf = long_signed[(template_id, kind)]
+    data = context["data"]
+    text = poppler("pdftotext", "-layout", "-enc", "UTF-8", data=pdf, tmp_path=tmp_path)
+    flat = normalize(text)
+    # Names and requisites are never hyphenated (WeasyPrint hyphenates with U+2010): no fragment of a
+    # name, of the address's proper names or of «ОГРНИП» ends a line with a hyphenation mark.
+    hyphenated = [a + b for a, b in re.findall(r"(\w+)\u2010\s*(\w+)", text)]
+    assert hyphenated  # ordinary words are still hyphenated
+    protected = [LONG_SURNAME, DOUBLE_FIRST_NAME, "ОГРНИП", "Красногорск", "Героев-Первопроходцев", "Набережная"]
+    parts = [part for name in protected for part in name.split("-")]
+    for word in hyphenated:
+        assert not any(part.startswith(word) or word.startswith(part) for part in parts), word
+    # The signature sheet names the signer whole (wrapping at spaces/hyphens only).
+    assert normalize(record.full_name) in re.sub(r"-\s+", "-", flat) or \
+        normalize(record.full_name) in flat.replace("- ", "-")
+    if kind == "organization" and template_id == "join_application":
+        assert 'ООО «"Рога & Копыта" <script>alert(1)</script> O\'Brien»' in flat.replace("- ", "-")
+        assert "доверенности № 77 АБ 1234567 от 01.10.2026" in flat
+    if kind != "organization":
+        assert 'Петровна "<b>&amp;' in flat
+    if template_id == "join_application" or (template_id == "pd_consent" and kind != "organization"):
+        assert "Длинная Набережная Верхнего Пруда" in flat
+
+
+@needs_poppler
+@pytest.mark.parametrize("template_id", SIGNED_TEMPLATES)
+def test_signature_sheet_fits_one_page_with_the_offer_acceptance(long_signed, template_id, tmp_path):
+    _, record, pdf = long_signed[(template_id, "organization")]
+    pages = poppler("pdftotext", "-layout", "-enc", "UTF-8", data=pdf, tmp_path=tmp_path).split("\f")
+    sheet = [i for i, p in enumerate(pages) if "ЛИСТ ПОДПИСЕЙ" in p]
+    assert len(sheet) == 1
+    last = normalize(pages[sheet[0]])
+    assert "его SHA-256 хранится у издателя" in last  # the closing notice has no page of its own
+    assert "Проверка подлинности" in last and record.key_fingerprint in last
+    assert not normalize(pages[sheet[0] + 1]).strip() if sheet[0] + 1 < len(pages) else True
+    # The ПЭП offer acceptance carried by the document (pep_offer) is on the sheet.
+    assert "Оферта о простой электронной подписи (версия 2) акцептована" in last
+    assert "пользователем zayavitel@example.ru 24.11.2026 21:15:07 МСК" in last
+    assert "IP-адрес 203.0.113.7" in last and "Chrome/156.0" in last
+
+
+def _layout_boxes(html_text: str):
+    from weasyprint import HTML
+
+    document = HTML(string=html_text, base_url=templates.templates_dir().as_uri() + "/",
+                    url_fetcher=render._fetcher()).render(stylesheets=[render._stylesheet()],
+                                                         font_config=render._font_config())
+    found: dict[str, list] = {"img": [], "caption": [], "name": []}
+
+    def walk(box):
+        element = getattr(box, "element", None)
+        classes = (element.get("class") or "").split() if element is not None else []
+        if box.element_tag == "img" and element is not None and (element.get("alt") or "").startswith("Подпись"):
+            found["img"].append(box)
+        if "sign-caption" in classes and box.element_tag == "td" and type(box).__name__ == "TableCellBox":
+            found["caption"].append(box)
+        if "sign-name" in classes and type(box).__name__ == "TableCellBox":
+            found["name"].append(box)
+        for child in getattr(box, "children", []):
+            walk(child)
+
+    for page in document.pages:
+        walk(page._page_box)
+    return found
+
+
+@pytest.mark.parametrize("kind", APPLICANT_TYPES)
+def test_drawn_signature_leaves_its_caption_free(long_signed, kind):
+    """The drawn signature crosses the line but never covers «(подпись; простая электронная подпись …)»."""
+    context = long_name_context(kind)
+    signature = {"image_uri": "data:image/png;base64," + __import__("base64").b64encode(scribble_png()).decode(),
+                 "full_name": context["signer"]["full_name"]}
+    html_text = render.render_html("pd_consent", {**context, "signature": signature}, inline_css=False)
+    boxes = _layout_boxes(html_text)
+    assert len(boxes["img"]) == 1 and len(boxes["caption"]) == 1
+    img, caption = boxes["img"][0], boxes["caption"][0]
+    image_bottom = img.position_y + img.margin_height()
+    caption_text_top = caption.content_box_y()  # below its padding
+    assert image_bottom <= caption_text_top + 0.01, (image_bottom, caption_text_top)
+    cell = boxes["name"][0]  # the name column: its lines never overflow the cell
+    lines = [line for line in cell.descendants() if type(line).__name__ == "LineBox"]
+    assert len(lines) >= 2  # the long name wraps instead of being cut
+    for line in lines:
+        assert line.position_x + line.width <= cell.content_box_x() + cell.width + 0.5
+
+
+# --------------------------------------------------------------------------- optional keys, the offer
+
+
+OPTIONAL_DATA = ("patronymic", "rep_patronymic", "passport_series", "passport_number", "passport_issued_by",
+                 "passport_issue_date", "passport_division_code", "rep_passport_series", "rep_passport_number",
+                 "rep_passport_issued_by", "rep_passport_issue_date", "rep_passport_division_code",
+                 "join_decision_body", "join_decision_number", "join_decision_date", "rep_poa_number",
+                 "rep_poa_date", "union_member")
+OPTIONAL_COOPERATIVE = ("email", "phone", "site", "city", "charter", "processors")
+
+
+def without_optional_keys(context: dict) -> dict:
+    context = {key: value for key, value in context.items() if key != "pep_offer"}
+    context["data"] = {k: v for k, v in context["data"].items() if k not in OPTIONAL_DATA}
+    context["cooperative"] = {k: v for k, v in context["cooperative"].items() if k not in OPTIONAL_COOPERATIVE}
+    return context
+
+
+@pytest.mark.parametrize("kind", APPLICANT_TYPES)
+@pytest.mark.parametrize("template_id", JOIN_PACKAGE)
+def test_every_template_renders_without_and_with_optional_keys(template_id, kind):
+    full = sample_context(kind)
+    rich = html_text(render.render_html(template_id, full))
+    bare = html_text(render.render_html(template_id, without_optional_keys(full)))
+    assert "https://voskhod.coop" in rich and "https://voskhod.coop" not in bare
+    assert "None" not in bare and "None" not in rich
+    data = full["data"]
+    if template_id == "pd_consent":
+        # 152-ФЗ ст. 9 ч. 4: the subject's identity document, the processors, the operator's address.
+        prefix = "rep_" if kind == "organization" else ""
+        assert f"{data[prefix + 'passport_series']} {data[prefix + 'passport_number']}" in rich
+        assert data[prefix + "passport_issued_by"] in rich and "770-001" in rich or "692-001" in rich
+        assert "ООО «Хостинг-Центр», адрес: 123456, г. Москва" in rich and "ООО НКО «ЮМани»" in rich
+        assert "не поручает обработку" in bare and "Паспорт" not in bare
+        assert "отдельным явным действием" in rich
+        assert "https://voskhod.coop/docs/personal-data/" in rich
+        assert "г. Москва, ул. Примерная, д. 1" in rich
+    if template_id == "user_agreement":
+        assert "https://voskhod.coop/docs/personal-data/" in rich
+        assert "удалить учётную запись" in rich and "Обращения и жалобы" in rich and "10 (десять)" in rich
+    if template_id == "join_application":
+        assert "в редакции № 2, утверждённой общим собранием пайщиков 15.01.2026" in rich
+        if kind == "organization":
+            assert "общее собрание пайщиков, № 3 от 20.11.2026" in rich
+            assert "решением уполномоченного органа Заявителя" in bare
+
+
+def test_power_of_attorney_and_decision_are_stated():
+    context = sample_context("organization")
+    context["data"].update(rep_basis="power_of_attorney", rep_poa_number="17", rep_poa_date="2026-02-01",
+                           join_decision_body="общее собрание участников", join_decision_number="5",
+                           join_decision_date="2026-01-20")
+    text = html_text(render.render_html("join_application", context))
+    assert "одобрено решением: общее собрание участников, № 5 от 20.01.2026" in text
+    assert "Представитель действует на основании доверенности № 17 от 01.02.2026" in text
+
+
+@pytest.mark.parametrize("accepted", [False, True])
+def test_pep_offer_renders_from_the_cooperative_alone(accepted):
+    context = templates.sample_offer_context(accepted)
+    assert set(context) == ({"cooperative", "pep_offer"} if accepted else {"cooperative"})
+    html = render.render_html("pep_agreement", context)
+    text = html_text(html)
+    assert "ОФЕРТА" in text and "ПК «ВОСХОД»" in text
+    assert "информационной системе Кооператива — портал Кооператива https://voskhod.coop" in text
+    assert "конфиденциальность ключа пайщика" in text and "Блокирование ключа" in text
+    assert "5 (пяти) лет" in text and "письменными доказательствами" in text
+    assert 'class="sign-line"' not in html  # the cooperative never signs it
+    if accepted:
+        assert "Акцепт оферты Оферта версия 2 (pep_agreement)" in text
+        assert "Акцептовал zayavitel@example.ru" in text
+        assert "Дата и время акцепта 24.11.2026 21:15:07 МСК" in text
+        assert "IP-адрес 203.0.113.7" in text and "Chrome/156.0" in text
+    else:
+        assert "Акцептовал" not in text and "203.0.113.7" not in text
+
+
+def test_pep_offer_without_email_or_site():
+    context = templates.sample_offer_context(True)
+    del context["pep_offer"]["email"]
+    del context["cooperative"]["site"]
+    text = html_text(render.render_html("pep_agreement", context))
+    assert "Акцептовал пользователь портала" in text
+    assert "информационной системе Кооператива — портал Кооператива (далее — Портал)" in text
+
+
+@needs_poppler
+@pytest.mark.parametrize("accepted", [False, True])
+def test_pep_offer_pdf(accepted, tmp_path):
+    pdf = render.render_pdf("pep_agreement", templates.sample_offer_context(accepted), pdf_variant=render.PDF_VARIANT)
+    text = normalize(poppler("pdftotext", "-layout", "-enc", "UTF-8", data=pdf, tmp_path=tmp_path))
+    assert "ОФЕРТА" in text and "https://voskhod.coop" in text
+    assert ("24.11.2026 21:15:07 МСК" in text) is accepted
+    assert "ЛИСТ ПОДПИСЕЙ" not in text
