@@ -279,10 +279,11 @@ def _write_pdf(html_text: str, set_name: str = "", **options: Any) -> bytes:
 
 def render_pdf(template_id: str, context: Mapping[str, Any], *, pdf_variant: str | None = None,
                version: int | None = None) -> bytes:
-    """A plain PDF of the document (no signatures, no attachments)."""
+    """A plain PDF of the document (no signatures, no attachments); a PDF/A variant gets ``_pdfa_finisher``."""
     set_name = _templates.get_template(template_id, version).directory
+    options: dict[str, Any] = {"finisher": _pdfa_finisher} if pdf_variant else {}
     return _write_pdf(render_html(template_id, context, inline_css=False, version=version), set_name,
-                      pdf_variant=pdf_variant)
+                      pdf_variant=pdf_variant, **options)
 
 
 def context_from_document(document: Mapping[str, Any]) -> dict[str, Any]:
