@@ -71,7 +71,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     os.environ["PORT"] = str(port)  # the workers read the same settings (PORTAL_BASE_URL defaults to this port)
     settings = _settings()
     asyncio.run(_migrate(settings))
-    ensure_seal_identity(settings.data_dir, settings.operator.name_short)  # once, before the workers start
+    identity = ensure_seal_identity(settings.data_dir, settings.operator.name_short)  # once, before the workers
+    warning = seal_warning(identity)
+    if warning:
+        click.echo(warning, err=True)
     try:
         docs_site.ensure_built(settings.site_dir, tariff=settings.tariff, base_url=settings.base_url,
                                seal_sha256=docs_site.seal_fingerprints(settings.seal_sha256, settings.data_dir))
@@ -79,6 +82,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         click.echo(f"Документация не собрана / docs not built: {exc}", err=True)
     click.echo(f"Портал: http://{host}:{port} — granian, процессов: {workers}")
     server.run(settings, host, port, workers)
+
+
+def seal_warning(identity) -> str | None:
+    """A note for the operator when the seal certificate cannot issue cooperatives' seal certificates."""
+    if identity.can_issue:
+        return None
+    return (f"Сертификат печати оператора ({identity.certificate_path}) создан до печатей кооперативов: документы "
+            "оператора он запечатывает, но выдавать сертификаты печати кооперативам не может. Замените его — README, "
+            "«Печать, опубликованный отпечаток и его замена» (прежний отпечаток оставьте в PORTAL_SEAL_SHA256).")
 
 
 @main.command("create-staff")

@@ -369,3 +369,13 @@ def test_portal_verify_exit_codes(world, files):
     for name in files:  # nothing is trusted without a published fingerprint
         r = run_verify(files[name])
         assert r.returncode == 3 and "НЕ ПРОВЕРЕН" in r.stderr and r.stdout == "", name
+
+
+def test_serve_warns_about_an_operator_certificate_that_cannot_issue(world, tmp_path):
+    from portal.cli import seal_warning
+
+    assert seal_warning(world["operator"]) is None
+    key = new_key()
+    legacy = identity_of(key, make_certificate(OPERATOR, key))
+    warning = seal_warning(legacy)
+    assert warning and "не может" in warning and "PORTAL_SEAL_SHA256" in warning
