@@ -20,7 +20,7 @@ from portal.documents.seal import _UnambiguousStreamEnds, ensure_seal_identity, 
 from portal.documents.signing import canonical_json
 from portal.documents.templates import sample_context
 from portal.documents.verify import verify_pdf
-from tests.unit.test_render import sign_document
+from tests.unit.test_render import APPLICANT_TYPES, SIGNED_TEMPLATES, long_name_context, sign_document
 from tests.unit.test_signing import scribble_png
 
 
@@ -49,8 +49,9 @@ def af_duplicates(pdf: bytes) -> list[int]:
     return sorted({n for n in numbers if numbers.count(n) > 1})
 
 
-def issue(template_id: str, applicant_type: str, identity, seed: bytes | None = None) -> tuple[bytes, bytes]:
-    document, record = sign_document(template_id, sample_context(applicant_type), seed or os.urandom(32),
+def issue(template_id: str, applicant_type: str, identity, seed: bytes | None = None,
+          context: dict | None = None) -> tuple[bytes, bytes]:
+    document, record = sign_document(template_id, context or sample_context(applicant_type), seed or os.urandom(32),
                                      scribble_png(), WHEN)
     unsealed = render.render_signed_pdf(template_id, document, None, [record], VERIFY_URL)
     return unsealed, seal_pdf(unsealed, identity)
@@ -67,6 +68,30 @@ def test_signed_pdf_has_no_pdfa_findings(identity, template_id, applicant_type):
     assert len(PdfReader(io.BytesIO(sealed)).trailer["/Root"]["/AF"]) == 3  # document, signatures, PNG
     result = verify_pdf(sealed)
     assert result.valid, result.reason
+
+
+@pytest.mark.parametrize("applicant_type", APPLICANT_TYPES)
+@pytest.mark.parametrize("template_id", SIGNED_TEMPLATES)
+def test_long_and_hostile_names_have_no_pdfa_findings(identity, template_id, applicant_type):
+    """A 43-letter double surname, a long address and a hostile name: still PDF/A-3b without a finding."""
+    context = long_name_context(applicant_type)
+    assert "pep_offer" in context  # the signature sheet carries the offer acceptance
+    unsealed, sealed = issue(template_id, applicant_type, identity, context=context)
+    for name, pdf in (("sealed", sealed), ("before the seal", unsealed)):
+        found = findings(pdf)
+        assert not found, f"{template_id} ({applicant_type}, {name}): PDF/A-3b findings:\n" + "\n".join(found)
+    assert verify_pdf(sealed).valid
+
+
+@pytest.mark.parametrize("accepted", [False, True])
+def test_pep_offer_pdf_has_no_pdfa_findings(accepted):
+    """The ПЭП offer, rendered from the cooperative alone (and the acceptance), as PDF/A-3b."""
+    context = templates.sample_offer_context(accepted)
+    pdf = render.render_pdf("pep_agreement", context, pdf_variant=render.PDF_VARIANT)
+    found = findings(pdf)
+    assert not found, "pep_agreement offer: PDF/A-3b findings:\n" + "\n".join(found)
+    xmp = PdfReader(io.BytesIO(pdf)).trailer["/Root"]["/Metadata"].get_object().get_data()
+    assert b"<pdfaid:part>3</pdfaid:part>" in xmp or b'pdfaid:part="3"' in xmp
 
 
 def test_stream_data_ending_with_cr(identity):
