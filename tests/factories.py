@@ -27,6 +27,14 @@ ORG_APPLICATION = {
     "rep_patronymic": "Петровна",
     "rep_position": "председатель совета",
     "rep_basis": "charter",
+    "rep_passport_series": "4510",
+    "rep_passport_number": "123456",
+    "rep_passport_issued_by": "ГУ МВД России по г. Москве",
+    "rep_passport_issue_date": "2015-04-20",
+    "rep_passport_division_code": "770-001",
+    "join_decision_body": "общее собрание пайщиков",
+    "join_decision_date": "2025-11-20",
+    "join_decision_number": "7",
     "bank_name": "ПАО Сбербанк",
     "bik": "044525225",
     "corr_account": "30101810400000000225",
@@ -44,6 +52,11 @@ INDIVIDUAL_APPLICATION = {
     "address": "170100, г. Тверь, ул. Советская, д. 10, кв. 4",
     "phone": "8 (900) 123-45-67",
     "email": "ivan@example.org",
+    "passport_series": "2805",
+    "passport_number": "654321",
+    "passport_issued_by": "УМВД России по Тверской области",
+    "passport_issue_date": "2005-04-02",
+    "passport_division_code": "690-003",
 }
 
 ENTREPRENEUR_APPLICATION = {

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
-from portal.accounts import guards, service
+from portal.accounts import guards, offer, service
+from portal.cooperatives.service import operator
 from portal.origin import origin_of
 from portal.connect import service as connect
 from portal.web import PageError, post_rate_limit, redirect, render
@@ -40,6 +41,29 @@ def link_problem_page(request: Request, exc: LinkProblem) -> object:
                                                           "operator": operator}, status_code=status)
 
 
+# The print layout (A4 margins, the addressee block on the right) on a narrow screen: same text, readable.
+SCREEN_CSS = (
+    "<style>@media screen { body { margin: 12px; } }"
+    " @media screen and (max-width: 640px) { .addressee { margin-left: 0 !important; } }</style>"
+)
+
+
+def document_frame(html: str) -> Response:
+    """A document's HTML to be read in a frame of a portal page: no scripts, nothing from outside."""
+    return Response(html.replace("</head>", SCREEN_CSS + "</head>", 1), media_type="text/html", headers={
+        "X-Frame-Options": "SAMEORIGIN",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                   "frame-ancestors 'self'",
+    })
+
+
+def offer_pdf_response(pdf: bytes, version: int) -> Response:
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="oferta-pep-v{version}.pdf"',
+        "Cache-Control": "private, no-cache",
+    })
+
+
 async def _log_in(request: Request, member_id: int) -> None:
     member = await service.member_by_id(member_id)
     keys = await service.active_keys(member_id)
@@ -56,22 +80,41 @@ class JoinController(Controller):
             raise LinkProblem(state.state)
         return state
 
+    def _page(self, request: Request, state: connect.LinkState, token: str, *, errors: dict | None = None,
+              email: str = "", accepted: bool = False, status_code: int = 200) -> object:
+        template = offer.current_offer()
+        return render(request, "accounts/join.html", {
+            "link": state.link, "req": state.request, "token": token, "errors": errors or {}, "email": email,
+            "offer": template, "offer_accepted": accepted}, status_code=status_code)
+
     @get("/{token:str}")
     async def start(self, request: Request, token: FromPath[str]) -> object:
         state = await self._link(token)
-        return render(request, "accounts/join.html", {"link": state.link, "req": state.request, "token": token,
-                                                      "errors": {}, "email": ""})
+        return self._page(request, state, token)
+
+    @get("/{token:str}/offer")
+    async def offer_text(self, request: Request, token: FromPath[str]) -> Response:
+        """The ПЭП offer, readable in full before it is accepted (shown in a frame of the registration page)."""
+        await self._link(token)
+        return document_frame(offer.offer_html(offer.offer_context(await operator())))
+
+    @get("/{token:str}/offer.pdf")
+    async def offer_download(self, request: Request, token: FromPath[str]) -> Response:
+        await self._link(token)
+        pdf = await offer.offer_pdf(offer.offer_context(await operator()))
+        return offer_pdf_response(pdf, offer.current_offer().version)
 
     @post("/{token:str}")
     async def register(self, request: Request, token: FromPath[str], data: Form) -> object:
         state = await self._link(token)
+        accepted = data.get("pep_offer") == "on"
         try:
             member_id = await service.register(token, data.get("email", ""), data.get("public_key", ""),
-                                               data.get("key_proof", ""), data.get("saved") == "on", origin_of(request))
+                                               data.get("key_proof", ""), data.get("saved") == "on", origin_of(request),
+                                               offer_accepted=accepted, offer_sha256=data.get("offer_sha256", ""))
         except service.AccountError as exc:
-            context = {"link": state.link, "req": state.request, "token": token, "errors": {exc.field: exc.message},
-                       "email": data.get("email", "")}
-            return render(request, "accounts/join.html", context, status_code=422)
+            return self._page(request, state, token, errors={exc.field: exc.message}, email=data.get("email", ""),
+                              accepted=accepted and exc.field != "pep_offer", status_code=422)
         await _log_in(request, member_id)
         return redirect("/cabinet/application")
 

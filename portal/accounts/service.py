@@ -6,6 +6,7 @@ import datetime as dt
 import secrets
 
 from portal import db
+from portal.accounts import offer
 from portal.accounts.tables import AuthChallenge, Member, MemberKey, RecoveryLink
 from portal.audit.service import record
 from portal.clock import now
@@ -58,8 +59,14 @@ def _checked_key(email: str, public_key_b64: str, proof_b64: str) -> bytes:
     return raw
 
 
-async def register(token: str, email: str, public_key_b64: str, proof_b64: str, saved: bool, origin: Origin = SYSTEM) -> int:
-    """Confirm the e-mail of a registration link and register the member's public key; the link is used up."""
+OFFER_REQUIRED = ("Примите условия оферты — Соглашения об использовании простой электронной подписи: без этого "
+                  "ключ пайщика не создаётся и документы подписать нельзя.")
+
+
+async def register(token: str, email: str, public_key_b64: str, proof_b64: str, saved: bool, origin: Origin = SYSTEM,
+                   *, offer_accepted: bool = False, offer_sha256: str = "") -> int:
+    """Confirm the e-mail of a registration link, record the acceptance of the ПЭП offer (made before the key)
+    and register the member's public key; the link is used up."""
     state = await connect.check_link(token)
     if state.state != "valid":
         raise AccountError("link", "Ссылка на регистрацию больше не действует.")
@@ -69,6 +76,11 @@ async def register(token: str, email: str, public_key_b64: str, proof_b64: str, 
         raise AccountError("email", str(exc))
     if typed.casefold() != state.link["email"].casefold():
         raise AccountError("email", "Это не тот адрес, на который пришла ссылка. Введите адрес из письма.")
+    if not offer_accepted:
+        raise AccountError("pep_offer", OFFER_REQUIRED)
+    changed = offer.offer_check(offer_sha256)
+    if changed:
+        raise AccountError("pep_offer", changed)
     raw = _checked_key(state.link["email"], public_key_b64, proof_b64)
     if not saved:
         raise AccountError("saved", "Подтвердите, что сохранили ключ: без него войти и подписать документы нельзя.")
@@ -88,6 +100,8 @@ async def register(token: str, email: str, public_key_b64: str, proof_b64: str, 
                    email_confirmed_at=t, created_at=t)
         ).returning(Member.id)
         member_id = rows[0]["id"]
+        # The offer is accepted first: the key it makes valid comes after it.
+        await offer.record_acceptance(member_id, op, link["email"], offer.current_offer(), origin, at=t)
         await MemberKey.insert(
             MemberKey(member=member_id, public_key=b64encode(raw), fingerprint=key_fingerprint(raw), created_at=t)
         )
@@ -210,3 +224,22 @@ async def replace_key(token: str, public_key_b64: str, proof_b64: str, saved: bo
                      object_type="member", object_id=member["id"], origin=origin,
                      details={"old": [k["fingerprint"] for k in old], "new": key_fingerprint(raw)})
     return member["id"]
+
+
+async def accept_offer(member: dict, accepted: bool, offer_sha256: str, origin: Origin = SYSTEM) -> dict:
+    """A member registered before the offer was asked for accepts it now (on the signing page, before signing
+    anything); recorded the same way as at registration. Accepting twice changes nothing."""
+    from portal.cooperatives.tables import Cooperative
+
+    if not accepted:
+        raise AccountError("pep_offer", "Примите условия оферты — Соглашения об использовании простой электронной "
+                                        "подписи: без этого подписать документы ключом пайщика нельзя.")
+    changed = offer.offer_check(offer_sha256)
+    if changed:
+        raise AccountError("pep_offer", changed)
+    existing = await offer.acceptance_of(member["id"])
+    if existing is not None:
+        return existing
+    cooperative = await Cooperative.select().where(Cooperative.id == member["cooperative"]).first()
+    async with db.transaction():
+        return await offer.record_acceptance(member["id"], cooperative, member["email"], offer.current_offer(), origin)

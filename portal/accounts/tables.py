@@ -1,4 +1,4 @@
-from piccolo.columns import ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import JSON, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from portal.connect.tables import ConnectRequest
@@ -44,3 +44,20 @@ class RecoveryLink(Table, tablename="recovery_link"):
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+
+
+class PepAcceptance(Table, tablename="pep_acceptance"):
+    """The member's acceptance of the cooperative's ПЭП offer (ГК arts. 428, 435, 438; 63-ФЗ art. 9 part 2),
+    made at registration before the key is created: which text (template id, version, SHA-256, and the
+    cooperative's values it was shown with), when, from where."""
+
+    member = ForeignKey(Member, index=True)
+    cooperative = ForeignKey(Cooperative, index=True)
+    template_id = Varchar(length=64)
+    template_version = Integer()
+    template_sha256 = Varchar(length=64)
+    offer_context = JSON(default="{}")  # {"cooperative": …}: the text re-renders exactly as it was accepted
+    email = Varchar(length=254)
+    accepted_at = Timestamptz()
+    ip = Varchar(length=64, default="")
+    user_agent = Text(default="")

@@ -3,8 +3,8 @@ pure validation, Russian errors per field, nothing typed lost."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -19,6 +19,7 @@ from portal.requisites import (
     clean_ogrn,
     clean_ogrnip,
     clean_passport,
+    digits,
     clean_person_name,
     clean_phone,
     clean_text,
@@ -54,14 +55,11 @@ class Field:
     choices: tuple[tuple[str, str], ...] = ()  # (value, label) for selects
     maxlength: int | None = None
     required_if: tuple[str, str] | None = None  # (other field, its value) that makes this one required
-    required_on_request: bool = False  # required when the cooperative asks (validate(require_passport=True))
 
-    def is_required(self, data: Mapping[str, str], *, require_passport: bool = False) -> bool:
+    def is_required(self, data: Mapping[str, str]) -> bool:
         if self.required_if is not None:
             other, expected = self.required_if
             return _str(data.get(other)) == expected
-        if self.required_on_request:
-            return require_passport
         return self.required
 
     def shown(self, value: str) -> str:
@@ -126,6 +124,122 @@ def _union_confirmed(value: str, data: Mapping[str, str]) -> str:
     return value
 
 
+def _today() -> dt.date:
+    from portal.clock import MOSCOW, now
+
+    return now().astimezone(MOSCOW).date()
+
+
+def parse_date(value: str) -> dt.date | None:
+    """A date from <input type=date> (yyyy-mm-dd) or typed as dd.mm.yyyy; None when it is not one."""
+    v = (value or "").strip()
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", v)
+    if m:
+        y, mo, d = (int(x) for x in m.groups())
+    else:
+        m = re.fullmatch(r"(\d{1,2})[./](\d{1,2})[./](\d{4})", v)
+        if not m:
+            return None
+        d, mo, y = (int(x) for x in m.groups())
+    try:
+        return dt.date(y, mo, d)
+    except ValueError:
+        return None
+
+
+def _past_date(required_msg: str, what: str, *, earliest: dt.date = dt.date(1990, 1, 1)) -> Cleaner:
+    """A date not in the future (a document already issued, a decision already taken). Returns ISO."""
+
+    def clean(value: str, data: Mapping[str, str]) -> str:
+        v = (value or "").strip()
+        if not v:
+            raise FieldError(required_msg)
+        day = parse_date(v)
+        if day is None:
+            if re.fullmatch(r"\d{1,2}[./]\d{1,2}[./]\d{4}|\d{4}-\d{1,2}-\d{1,2}", v):
+                raise FieldError("Такой даты не бывает — проверьте день и месяц.")
+            raise FieldError(f"{what} — в виде ДД.ММ.ГГГГ, например 15.01.2025.")
+        if day > _today():
+            raise FieldError(f"{what} не может быть в будущем.")
+        if day < earliest:
+            raise FieldError(f"Проверьте год: {what[0].lower()}{what[1:]} раньше {earliest.year} года.")
+        return day.isoformat()
+
+    return clean
+
+
+def _passport_series(value: str, data: Mapping[str, str]) -> str:
+    raw = "".join((value or "").split())
+    if not raw:
+        raise FieldError("Укажите серию паспорта.")
+    if not raw.isdigit():
+        raise FieldError("Серия паспорта — только цифры, например 45 10.")
+    if len(raw) != 4:
+        raise FieldError(f"Серия паспорта — 4 цифры, а введено {len(raw)}.")
+    return raw
+
+
+def _passport_number(series_field: str) -> Cleaner:
+    def clean(value: str, data: Mapping[str, str]) -> str:
+        raw = "".join((value or "").split())
+        if not raw:
+            raise FieldError("Укажите номер паспорта.")
+        if not raw.isdigit():
+            raise FieldError("Номер паспорта — только цифры, например 123456.")
+        if len(raw) != 6:
+            raise FieldError(f"Номер паспорта — 6 цифр, а введено {len(raw)}.")
+        series = "".join(_str(data.get(series_field)).split())
+        # The whole series-and-number check of the requisites (all zeros, length) once the series is right.
+        clean_passport((series if len(series) == 4 and series.isdigit() else "0000") + raw)
+        return raw
+
+    return clean
+
+
+def _division_code(value: str, data: Mapping[str, str]) -> str:
+    v = (value or "").strip()
+    if not v:
+        raise FieldError("Укажите код подразделения — он напечатан рядом с датой выдачи.")
+    raw = digits(v)
+    if not re.fullmatch(r"[\d\s\-‐‑–—]+", v):
+        raise FieldError("Код подразделения — только цифры, например 770-001.")
+    if len(raw) != 6:
+        raise FieldError(f"Код подразделения — 6 цифр, например 770-001, а введено {len(raw)}.")
+    return f"{raw[:3]}-{raw[3:]}"
+
+
+_PASSPORT_EARLIEST = dt.date(1997, 7, 1)  # the passport of a citizen of Russia is issued since July 1997
+
+
+def _passport_date(birth_field: str | None) -> Cleaner:
+    base = _past_date("Укажите дату выдачи паспорта.", "Дата выдачи паспорта", earliest=_PASSPORT_EARLIEST)
+
+    def clean(value: str, data: Mapping[str, str]) -> str:
+        issued = base(value, data)
+        try:  # checked against the birth date only when that one is right (its own error is at its field)
+            born = dt.date.fromisoformat(clean_birth_date(_str(data.get(birth_field)))) if birth_field else None
+        except FieldError:
+            born = None
+        if born is not None:
+            fourteen = born.replace(year=born.year + 14) if (born.month, born.day) != (2, 29) else \
+                dt.date(born.year + 14, 3, 1)
+            if dt.date.fromisoformat(issued) < fourteen:
+                raise FieldError("Паспорт выдаётся с 14 лет, а по дате рождения получается раньше — проверьте "
+                                 "дату выдачи и дату рождения.")
+        return issued
+
+    return clean
+
+
+def _poa_number(value: str, data: Mapping[str, str]) -> str:
+    return clean_text(re.sub(r"^\s*№\s*", "", value or ""), "Укажите номер доверенности.", min_len=1, max_len=100)
+
+
+def _decision_number(value: str, data: Mapping[str, str]) -> str:
+    return clean_text(re.sub(r"^\s*№\s*", "", value or ""), "Укажите номер решения (протокола) о вступлении.",
+                      min_len=1, max_len=100)
+
+
 def _settlement(value: str, data: Mapping[str, str]) -> str:
     return clean_settlement_account(value, _str(data.get("bik")))
 
@@ -135,6 +249,24 @@ def _corr(value: str, data: Mapping[str, str]) -> str:
 
 
 # --- the fields ------------------------------------------------------------------------------------
+
+
+def _passport(prefix: str, section: str, birth_field: str | None) -> tuple[Field, ...]:
+    """The passport of a citizen of Russia (152-ФЗ art. 9 part 4: the identity document, its number, date, issuer)."""
+    return (
+        Field(f"{prefix}passport_series", "Серия паспорта", _passport_series, section=section,
+              inputmode="numeric", maxlength=5, hint="4 цифры, например 45 10."),
+        Field(f"{prefix}passport_number", "Номер паспорта", _passport_number(f"{prefix}passport_series"),
+              section=section, inputmode="numeric", maxlength=7, hint="6 цифр."),
+        Field(f"{prefix}passport_issued_by", "Кем выдан",
+              _text("Укажите, кем выдан паспорт — как написано в паспорте.", min_len=5, max_len=300),
+              section=section, maxlength=300, hint="Как в паспорте, например ГУ МВД России по г. Москве."),
+        Field(f"{prefix}passport_issue_date", "Дата выдачи", _passport_date(birth_field), section=section,
+              input_type="date"),
+        Field(f"{prefix}passport_division_code", "Код подразделения", _division_code, section=section,
+              inputmode="numeric", maxlength=7, hint="6 цифр, например 770-001."),
+    )
+
 
 _BANK = (
     Field("bank_name", "Банк", _text("Укажите название банка."), section="Банковские реквизиты",
@@ -178,10 +310,22 @@ _ORGANIZATION = (
           hint="Например председатель совета."),
     Field("rep_basis", "Действует на основании", _rep_basis, section="Представитель", input_type="select",
           choices=tuple(REP_BASIS_CHOICES.items())),
-    Field("rep_poa_number_date", "Номер и дата доверенности",
-          _text("Укажите номер и дату доверенности.", max_len=200), section="Представитель",
-          required=False, required_if=("rep_basis", "power_of_attorney"), maxlength=200,
-          hint="Например № 12 от 15.01.2025."),
+    Field("rep_poa_number", "Номер доверенности", _poa_number, section="Представитель",
+          required=False, required_if=("rep_basis", "power_of_attorney"), maxlength=100,
+          hint="Например 12 или 77 АА 1234567."),
+    Field("rep_poa_date", "Дата доверенности",
+          _past_date("Укажите дату доверенности.", "Дата доверенности"), section="Представитель",
+          input_type="date", required=False, required_if=("rep_basis", "power_of_attorney")),
+    *_passport("rep_", "Паспорт представителя", None),
+    Field("join_decision_body", "Кто принял решение о вступлении",
+          _text("Укажите орган, принявший решение о вступлении, например общее собрание участников.", min_len=3),
+          section="Решение о вступлении в ПК «ВОСХОД»", maxlength=300,
+          hint="Орган управления по уставу, например общее собрание участников или правление."),
+    Field("join_decision_date", "Дата решения",
+          _past_date("Укажите дату решения о вступлении.", "Дата решения"),
+          section="Решение о вступлении в ПК «ВОСХОД»", input_type="date"),
+    Field("join_decision_number", "Номер решения (протокола)", _decision_number,
+          section="Решение о вступлении в ПК «ВОСХОД»", maxlength=100, hint="Например 3 или 2025/03."),
     *_BANK,
     Field("union_member_confirmed", "Подтверждаю, что организация состоит в Союзе потребительских обществ «РУСЬ»",
           _union_confirmed, section="Подтверждение", input_type="checkbox"),
@@ -201,9 +345,7 @@ _INDIVIDUAL = (
     Field("email", "Электронная почта", lambda v, d: clean_email(v), section="Заявитель",
           input_type="email", autocomplete="email", inputmode="email", maxlength=254,
           hint="На неё придут письма о заявлении."),
-    Field("passport", "Паспорт: серия и номер", lambda v, d: clean_passport(v), section="Заявитель",
-          required=False, required_on_request=True, inputmode="numeric", maxlength=14,
-          hint="10 цифр, например 4510 123456."),
+    *_passport("", "Паспорт", "birth_date"),
 )
 
 _ENTREPRENEUR = (
@@ -242,10 +384,10 @@ def field_for(applicant_type: str, name: str) -> Field:
 # --- validation ------------------------------------------------------------------------------------
 
 
-def _check(field: Field, value: str, data: Mapping[str, str], require_passport: bool) -> tuple[str, str | None]:
+def _check(field: Field, value: str, data: Mapping[str, str]) -> tuple[str, str | None]:
     if not field.applies(data):
         return "", None
-    if not value.strip() and not field.is_required(data, require_passport=require_passport):
+    if not value.strip() and not field.is_required(data):
         return "", None
     try:
         return field.cleaner(value, data), None
@@ -253,8 +395,7 @@ def _check(field: Field, value: str, data: Mapping[str, str], require_passport: 
         return "", str(exc)
 
 
-def validate_field(applicant_type: str, name: str, value: str, data: Mapping[str, str], *,
-                   require_passport: bool = False) -> tuple[str | None, str | None]:
+def validate_field(applicant_type: str, name: str, value: str, data: Mapping[str, str]) -> tuple[str | None, str | None]:
     """Inline check of one field: (clean value, None) or (None, Russian error).
 
     `data` is the rest of the form (the БИК for the accounts, the basis for the power of attorney).
@@ -263,7 +404,7 @@ def validate_field(applicant_type: str, name: str, value: str, data: Mapping[str
     field = field_for(applicant_type, name)
     data = {k: _str(v) for k, v in data.items()}
     data[name] = _str(value)
-    clean, error = _check(field, data[name], data, require_passport)
+    clean, error = _check(field, data[name], data)
     return (None, error) if error else (clean, None)
 
 
@@ -272,14 +413,14 @@ def empty_form(applicant_type: str = DEFAULT_APPLICANT_TYPE) -> ApplicationForm:
                            applicant_type=applicant_type)
 
 
-def validate(applicant_type: str, data: Mapping[str, str], *, require_passport: bool = False) -> ApplicationForm:
+def validate(applicant_type: str, data: Mapping[str, str]) -> ApplicationForm:
     """The whole application. Unknown type: KeyError (use applicant_type_or_default first)."""
     fields = _FIELDS[applicant_type]
     values = {f.name: _str(data.get(f.name)) for f in fields}
     errors: dict[str, str] = {}
     clean: dict[str, str] = {}
     for f in fields:
-        value, error = _check(f, values[f.name], values, require_passport)
+        value, error = _check(f, values[f.name], values)
         if error:
             errors[f.name] = error
         else:

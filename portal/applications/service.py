@@ -1,4 +1,6 @@
-"""The joining application: draft, the joining package of four documents, signing it in one transaction."""
+"""The joining application: draft; the personal-data consent, given by its own signed action (152-ФЗ art. 9 as
+amended from 01.09.2025: separately from other documents); then the joining package (the application and the
+user agreement) signed in one transaction. Both need the ПЭП offer accepted first (portal.accounts.offer)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal import db
+from portal.accounts import offer
+from portal.accounts.offer import COOPERATIVE_KEYS, cooperative_context  # noqa: F401 (COOPERATIVE_KEYS: re-export)
 from portal.accounts.service import active_keys
 from portal.accounts.tables import Member
 from portal.applications import forms
@@ -15,7 +19,7 @@ from portal.applications.tables import Application
 from portal.audit.service import record
 from portal.origin import SYSTEM, Origin
 from portal.clock import MOSCOW, now
-from portal.cooperatives.service import operator, processors_of
+from portal.cooperatives.service import operator
 from portal.documents import store
 from portal.documents.signing import (
     KeyFormatError,
@@ -30,16 +34,28 @@ from portal.documents.signing import (
 )
 from portal.documents.templates import get_template
 
-JOIN_PACKAGE = ("join_application", "pep_agreement", "pd_consent", "user_agreement")
-COOPERATIVE_KEYS = (
-    "name_full", "name_short", "inn", "ogrn", "kpp", "address", "bank_name", "bik", "corr_account",
-    "settlement_account", "fee_entrance_org", "fee_share_org", "fee_entrance_ind", "fee_share_ind", "email", "phone",
-    "city", "site", "charter",
-)
+#: Signed together by «Подписать».
+JOIN_PACKAGE = ("join_application", "user_agreement")
+#: Signed on its own, before the package, by «Дать согласие».
+CONSENT = "pd_consent"
+#: What the member signs to join, in order: the consent first, then the package. (The ПЭП agreement is an
+#: offer accepted at registration, not signed.)
+JOIN_DOCUMENTS = (CONSENT, *JOIN_PACKAGE)
 
 
 class SigningError(Exception):
-    """The package was not signed; nothing was stored. The message is for the signer."""
+    """Nothing was signed or stored. The message is for the signer; `field` is where it belongs."""
+
+    def __init__(self, message: str, field: str = "form"):
+        super().__init__(message)
+        self.field = field
+
+
+NO_OFFER = ("Сначала примите условия оферты — Соглашения об использовании простой электронной подписи: без неё "
+            "подпись ключом пайщика не имеет силы.")
+NO_CONSENT = ("Сначала дайте согласие на обработку персональных данных (шаг 1): без него кооператив не может "
+              "рассмотреть заявление.")
+CONSENT_UNTICKED = "Отметьте, что даёте согласие на обработку персональных данных на условиях, изложенных выше."
 
 
 async def get_or_create(member: dict) -> dict:
@@ -62,7 +78,12 @@ def draft_of(application: dict) -> dict[str, str]:
         import json
 
         draft = json.loads(draft or "{}")
-    return {k: str(v) for k, v in draft.items()}
+    draft = {k: str(v) for k, v in draft.items()}
+    # Drafts saved when the passport was one field «серия и номер»: its parts go to the fields of today.
+    old = re.sub(r"\D", "", draft.get("passport", ""))
+    if len(old) == 10 and not draft.get("passport_series") and not draft.get("passport_number"):
+        draft.update(passport_series=old[:4], passport_number=old[4:])
+    return draft
 
 
 async def save_draft(application: dict, applicant_type: str, values: dict[str, str]) -> None:
@@ -85,6 +106,10 @@ async def save_draft(application: dict, applicant_type: str, values: dict[str, s
 _ALL_FIELDS = {f.name for t in forms.APPLICANT_TYPES for f in forms.fields_for(t)}
 
 
+def _PASSPORT_KEYS(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}passport_{k}" for k in ("series", "number", "issued_by", "issue_date", "division_code"))
+
+
 def document_data(applicant_type: str, clean: dict[str, str], today: str) -> dict[str, Any]:
     """The application as the document templates expect it (portal.documents.templates contract)."""
     c = clean
@@ -96,15 +121,15 @@ def document_data(applicant_type: str, clean: dict[str, str], today: str) -> dic
                     kpp=c["kpp"], legal_address=c["legal_address"], actual_address=c["actual_address"],
                     rep_last_name=c["rep_surname"], rep_first_name=c["rep_name"],
                     rep_patronymic=c.get("rep_patronymic", ""), rep_position=c["rep_position"],
-                    rep_basis=c["rep_basis"], union_member=c.get("union_member_confirmed") == "on")
+                    rep_basis=c["rep_basis"], union_member=c.get("union_member_confirmed") == "on",
+                    **{k: c[k] for k in _PASSPORT_KEYS("rep_")},
+                    join_decision_body=c["join_decision_body"], join_decision_date=c["join_decision_date"],
+                    join_decision_number=c["join_decision_number"])
         if c["rep_basis"] == "power_of_attorney":
-            data["rep_poa_number"] = re.sub(r"^№\s*", "", c.get("rep_poa_number_date", ""))
+            data.update(rep_poa_number=c["rep_poa_number"], rep_poa_date=c["rep_poa_date"])
         return data
     data.update(last_name=c["surname"], first_name=c["name"], patronymic=c.get("patronymic", ""),
-                birth_date=c["birth_date"], address=c["address"])
-    if c.get("passport"):
-        series, _, number = c["passport"].partition(" ")
-        data.update(passport_series=series, passport_number=number)
+                birth_date=c["birth_date"], address=c["address"], **{k: c[k] for k in _PASSPORT_KEYS("")})
     if applicant_type == "entrepreneur":
         data.update(bank, inn=c["inn"], ogrnip=c["ogrnip"])
     return data
@@ -123,8 +148,13 @@ class Package:
     applicant_type: str
     clean: dict[str, str]
     signer: dict
-    documents: list[PreparedDocument]
-    context: dict  # data + cooperative, for previews
+    documents: list[PreparedDocument]  # the joining package, signed by «Подписать»
+    context: dict  # data + cooperative (+ pep_offer), for previews
+    consent: PreparedDocument  # the personal-data consent, signed on its own by «Дать согласие»
+    acceptance: dict | None  # the member's acceptance of the ПЭП offer; None — not accepted yet
+
+    def by_id(self, template_id: str) -> PreparedDocument | None:
+        return next((d for d in (self.consent, *self.documents) if d.template_id == template_id), None)
 
 
 def today_moscow() -> str:
@@ -132,16 +162,20 @@ def today_moscow() -> str:
 
 
 async def prepare(member: dict, application: dict, today: str | None = None) -> Package | forms.ApplicationForm:
-    """The four documents from the current application (dated `today`); the invalid form when it is not complete."""
+    """The consent and the package from the current application (dated `today`); the invalid form when it is not
+    complete. Every document carries the member's acceptance of the ПЭП offer as "pep_offer" (once accepted)."""
     applicant_type = application["applicant_type"]
     form = forms.validate(applicant_type, draft_of(application))
     if not form.valid:
         return form
     keys = await active_keys(member["id"])
     op = await operator()
+    acceptance = await offer.acceptance_of(member["id"])
     today = today or today_moscow()
     data = document_data(applicant_type, form.clean, today)
-    cooperative = {**{k: op[k] for k in COOPERATIVE_KEYS}, "processors": processors_of(op)}
+    context: dict[str, Any] = {"data": data, "cooperative": cooperative_context(op)}
+    if acceptance is not None:
+        context["pep_offer"] = offer.pep_offer(acceptance)
     signer = {
         "full_name": forms.signer_full_name(applicant_type, form.clean),
         "email": member["email"],
@@ -149,12 +183,11 @@ async def prepare(member: dict, application: dict, today: str | None = None) -> 
         "public_key": keys[0]["public_key"] if keys else "",
     }
     docs = []
-    for template_id in JOIN_PACKAGE:
+    for template_id in JOIN_DOCUMENTS:
         template = get_template(template_id)
-        document = canonical_document(template, {"data": data, "cooperative": cooperative}, signer)
+        document = canonical_document(template, context, signer)
         docs.append(PreparedDocument(template_id, template.title, document, document_hash(document)))
-    return Package(applicant_type, form.clean, signer, docs, {"data": data, "cooperative": cooperative,
-                                                             "signer": signer})
+    return Package(applicant_type, form.clean, signer, docs[1:], {**context, "signer": signer}, docs[0], acceptance)
 
 
 async def new_signing_nonce(application: dict, today: str) -> str:
@@ -166,11 +199,40 @@ async def new_signing_nonce(application: dict, today: str) -> str:
     return nonce
 
 
-async def sign_package(
-    settings, member: dict, application: dict, *, nonce: str, image_png: bytes, hashes: dict[str, str],
-    signatures: dict[str, str], origin: Origin = SYSTEM,
-) -> list[int]:
-    """Verify every signature of the package and store all documents at once, or nothing."""
+def _consent_subject(document: dict) -> str:
+    """What a consent is about: the application's data as signed, whatever the date."""
+    from portal.documents.signing import canonical_json
+
+    data = {k: v for k, v in document["data"]["data"].items() if k != "document_date"}
+    signer = {k: v for k, v in document["signer"].items() if k != "public_key"}  # a replaced key changes nothing
+    return canonical_json({"data": data, "signer": signer}).decode()
+
+
+async def current_consent(member_id: int, package: Package) -> dict | None:
+    """The member's signed consent that covers the application as it is now (a consent given before the
+    application was changed covers other data: it must be given again), or None."""
+    import json
+
+    want = _consent_subject(package.consent.document)
+    for doc in reversed(await store.documents_of(member_id, package=CONSENT, with_canonical=True)):
+        if _consent_subject(json.loads(doc["canonical_json"])) == want:
+            return doc
+    return None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    package: Package
+    key: dict
+    image_sha256: str
+    records: list[store.NewSignature]
+
+
+async def _check_signatures(member: dict, application: dict, nonce: str, image_png: bytes,
+                            hashes: dict[str, str], signatures: dict[str, str], template_ids: tuple[str, ...],
+                            origin: Origin) -> _Checked:
+    """The common checks of a signing request, in the order the signer should hear about them; nothing is
+    stored here. The package (anything but the consent alone) needs the consent given before."""
     if application["status"] != "draft":
         raise SigningError("Заявление уже подписано — повторно подписывать не нужно.")
     if not nonce or nonce != application["signing_nonce"]:
@@ -178,10 +240,17 @@ async def sign_package(
     try:
         image_sha256 = validate_signature_png(image_png)
     except SignatureImageError as exc:
-        raise SigningError(str(exc))
+        raise SigningError(str(exc), field="signature")
     package = await prepare(member, application, today=nonce.split(".", 1)[0])
     if isinstance(package, forms.ApplicationForm):
         raise SigningError("В заявлении есть ошибки — исправьте их перед подписанием.")
+    if package.acceptance is None:
+        raise SigningError(NO_OFFER, field="pep_offer")
+    consent_given = await current_consent(member["id"], package) is not None
+    if template_ids == (CONSENT,) and consent_given:
+        raise SigningError("Согласие на обработку персональных данных уже дано.")
+    if template_ids != (CONSENT,) and not consent_given:
+        raise SigningError(NO_CONSENT, field="consent")
     keys = await active_keys(member["id"])
     key = next((k for k in keys if k["public_key"] == package.signer["public_key"]), None)
     if key is None:
@@ -189,14 +258,15 @@ async def sign_package(
     public_key = public_key_from_b64(key["public_key"])
     signed_at = now()
     records = []
-    for doc in package.documents:
+    for template_id in template_ids:
+        doc = package.by_id(template_id)
         if hashes.get(doc.template_id) != doc.hash:
             raise SigningError(f"Документ «{doc.title}» изменился после открытия страницы. Обновите страницу, "
                                "проверьте документы и подпишите снова.")
         try:
             signature = signature_from_b64(signatures.get(doc.template_id, ""))
         except KeyFormatError:
-            raise SigningError(f"Нет подписи документа «{doc.title}». Подпишите пакет снова.")
+            raise SigningError(f"Нет подписи документа «{doc.title}». Подпишите снова.")
         if not verify_signature(public_key, signed_message(doc.hash, image_sha256), signature):
             raise SigningError(f"Подпись документа «{doc.title}» не сходится с вашим ключом пайщика. "
                                "Проверьте, что в браузере ваш ключ, и подпишите снова.")
@@ -204,25 +274,67 @@ async def sign_package(
             full_name=package.signer["full_name"], role=package.signer["role"], email=member["email"],
             member_id=member["id"], member_key=key, signature_b64=signatures[doc.template_id],
             signed_at=signed_at, ip=origin.ip, user_agent=origin.user_agent[:500]))
+    return _Checked(package, key, image_sha256, records)
+
+
+async def sign_consent(
+    settings, member: dict, application: dict, *, nonce: str, consent: bool, image_png: bytes, hash: str,
+    signature: str, origin: Origin = SYSTEM,
+) -> int:
+    """The personal-data consent, given by its own explicit action: a ticked box and a signature of its own
+    (152-ФЗ art. 9 part 1 as amended from 01.09.2025 — separately from any other document). Stored as a
+    signed document of the package "pd_consent"."""
+    if application["status"] == "draft" and not consent:
+        raise SigningError(CONSENT_UNTICKED, field="consent")
+    checked = await _check_signatures(member, application, nonce, image_png, {CONSENT: hash}, {CONSENT: signature},
+                                      (CONSENT,), origin)
+    doc = checked.package.consent
+    rendered = await store.render_package(settings, [(doc.template_id, doc.title, doc.document)], checked.records,
+                                          image_png, checked.image_sha256)
+    async with db.transaction():
+        used = await Application.update({Application.signing_nonce: None}).where(
+            (Application.id == application["id"]) & (Application.status == "draft")
+            & (Application.signing_nonce == nonce)
+        ).returning(Application.id)
+        if not used:
+            raise SigningError("Этот запрос уже обработан.")
+        [doc_id] = await store.save_package(member["id"], CONSENT, rendered, checked.records, image_png,
+                                            checked.image_sha256)
+        await record("application.pd_consent_given", actor_type="member", actor_id=member["id"],
+                     actor_label=member["email"], object_type="application", object_id=application["id"],
+                     details={"document": doc_id, "hash": doc.hash, "key_fingerprint": checked.key["fingerprint"]},
+                     origin=origin)
+    return doc_id
+
+
+async def sign_package(
+    settings, member: dict, application: dict, *, nonce: str, image_png: bytes, hashes: dict[str, str],
+    signatures: dict[str, str], origin: Origin = SYSTEM,
+) -> list[int]:
+    """Verify every signature of the package and store all documents at once, or nothing. The ПЭП offer must be
+    accepted and the personal-data consent given (for the application as it is) before."""
+    checked = await _check_signatures(member, application, nonce, image_png, hashes, signatures, JOIN_PACKAGE,
+                                      origin)
+    package, records = checked.package, checked.records
     rendered = await store.render_package(settings, [(d.template_id, d.title, d.document) for d in package.documents],
-                                    records, image_png, image_sha256)
+                                          records, image_png, checked.image_sha256)
     async with db.transaction():
         used = await Application.update(
-            {Application.status: "signed", Application.signing_nonce: None, Application.signed_at: signed_at,
-             Application.updated_at: signed_at}
+            {Application.status: "signed", Application.signing_nonce: None, Application.signed_at: records[0].signed_at,
+             Application.updated_at: records[0].signed_at}
         ).where(
             (Application.id == application["id"]) & (Application.status == "draft")
             & (Application.signing_nonce == nonce)
         ).returning(Application.id)
         if not used:
             raise SigningError("Этот запрос на подписание уже обработан.")
-        ids = await store.save_package(member["id"], "join", rendered, records, image_png, image_sha256)
+        ids = await store.save_package(member["id"], "join", rendered, records, image_png, checked.image_sha256)
         await Member.update({Member.display_name: forms.display_name(package.applicant_type, package.clean)}).where(
             Member.id == member["id"])
         await record("application.signed", actor_type="member", actor_id=member["id"], actor_label=member["email"],
                      object_type="application", object_id=application["id"],
                      details={"documents": ids, "hashes": {d.template_id: d.hash for d in package.documents},
-                              "key_fingerprint": key["fingerprint"]}, origin=origin)
+                              "key_fingerprint": checked.key["fingerprint"]}, origin=origin)
     return ids
 
 

@@ -11,8 +11,12 @@ from litestar.params import Body, FromPath
 
 from litestar.di import NamedDependency, Provide
 
+from portal.accounts import offer
+from portal.accounts import service as accounts
+from portal.accounts.controller import document_frame, offer_pdf_response
 from portal.accounts.guards import current_member, member_guard
 from portal.applications import forms, service
+from portal.cooperatives.service import operator
 from portal.documents import store
 from portal.documents.download import pdf_response
 from portal.origin import origin_of
@@ -20,13 +24,8 @@ from portal.documents.render import render_html
 from portal.web import PageError, redirect, render
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 MAX_SIGNATURE_UPLOAD = 300 * 1024
-
-# The print layout (A4 margins, the addressee block on the right) on a narrow screen: same text, readable.
-SCREEN_CSS = (
-    "<style>@media screen { body { margin: 12px; } }"
-    " @media screen and (max-width: 640px) { .addressee { margin-left: 0 !important; } }</style>"
-)
 
 STEPS = [
     ("registration", "Регистрация"),
@@ -62,6 +61,7 @@ class CabinetController(Controller):
                    "represents": represents, "applicant_type_label": forms.APPLICANT_TYPES.get(
                        application["applicant_type"], ""),
                    "step_index": keys.index(step), "documents": await store.documents_of(member["id"]),
+                   "acceptance": await offer.acceptance_of(member["id"]), "offer_title": offer.current_offer().title,
                    "key_replaced": request.query_params.get("key") == "replaced"}
         return render(request, "cabinet/index.html", context)
 
@@ -133,13 +133,16 @@ class CabinetController(Controller):
                                                        "errors": {name: error} if error else {}})
 
     # --- signing -----------------------------------------------------------------------------------
+    # Three acts, each its own: the ПЭП offer accepted (at registration; here only for members registered
+    # before it was asked for), the personal-data consent given («Дать согласие»), the package signed
+    # («Подписать»). One drawn signature on the page serves both signed acts.
 
     @get("/sign")
     async def sign_page(self, request: Request, member: NamedDependency[dict]) -> object:
         return await self._sign_page(request, member)
 
-    async def _sign_page(self, request: Request, member: dict, error: str | None = None,
-                         status_code: int = 200) -> object:
+    async def _sign_page(self, request: Request, member: dict, errors: dict[str, str] | None = None,
+                         status_code: int = 200, ticked: dict[str, bool] | None = None) -> object:
         application = await service.get_or_create(member)
         if application["status"] != "draft":
             return redirect("/cabinet")
@@ -147,8 +150,13 @@ class CabinetController(Controller):
         package = await service.prepare(member, application, today=today)
         if isinstance(package, forms.ApplicationForm):
             return redirect("/cabinet/application")
+        consent = await service.current_consent(member["id"], package)
+        earlier_consents = [] if consent else await store.documents_of(member["id"], package=service.CONSENT)
         nonce = await service.new_signing_nonce(application, today)
-        context = {"member": member, "package": package, "nonce": nonce, "error": error}
+        context = {"member": member, "package": package, "nonce": nonce, "errors": errors or {},
+                   "error": (errors or {}).get("package"), "acceptance": package.acceptance,
+                   "offer": offer.current_offer(), "consent": consent, "consent_outdated": bool(earlier_consents),
+                   "ticked": ticked or {}}
         return render(request, "cabinet/sign.html", context, status_code=status_code)
 
     @get("/sign/preview/{template_id:str}")
@@ -156,33 +164,77 @@ class CabinetController(Controller):
         """The document as it will be signed, readable in full (shown in a frame of the signing page)."""
         application = await service.get_or_create(member)
         package = await service.prepare(member, application)
-        if isinstance(package, forms.ApplicationForm) or template_id not in service.JOIN_PACKAGE:
+        if isinstance(package, forms.ApplicationForm) or template_id not in service.JOIN_DOCUMENTS:
             raise PageError(status_code=404)
-        html = render_html(template_id, package.context).replace("</head>", SCREEN_CSS + "</head>", 1)
-        return Response(html, media_type="text/html", headers={
-            "X-Frame-Options": "SAMEORIGIN",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                       "frame-ancestors 'self'",
-        })
+        return document_frame(render_html(template_id, package.context))
 
-    @post("/sign", request_max_body_size=MAX_SIGNATURE_UPLOAD + 64 * 1024)
-    async def sign(
-        self, request: Request,
-        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)], member: NamedDependency[dict],
-    ) -> object:
-        application = await service.get_or_create(member)
+    # --- the ПЭП offer ------------------------------------------------------------------------------
+
+    @get("/offer")
+    async def offer_text(self, request: Request, member: NamedDependency[dict]) -> Response:
+        """The offer as the member accepted it (with the acceptance), or the current one to be accepted."""
+        acceptance = await offer.acceptance_of(member["id"])
+        if acceptance is None:
+            return document_frame(offer.offer_html(offer.offer_context(await operator())))
+        return document_frame(offer.offer_html(offer.accepted_context(acceptance), acceptance["template_version"]))
+
+    @get("/offer.pdf")
+    async def offer_download(self, request: Request, member: NamedDependency[dict]) -> Response:
+        acceptance = await offer.acceptance_of(member["id"])
+        if acceptance is None:
+            pdf = await offer.offer_pdf(offer.offer_context(await operator()))
+            return offer_pdf_response(pdf, offer.current_offer().version)
+        pdf = await offer.offer_pdf(offer.accepted_context(acceptance), acceptance["template_version"])
+        return offer_pdf_response(pdf, acceptance["template_version"])
+
+    @post("/offer")
+    async def accept_offer(self, request: Request, data: Form, member: NamedDependency[dict]) -> object:
+        """A member registered before the offer was asked for accepts it before signing anything."""
+        try:
+            await accounts.accept_offer(member, data.get("pep_offer") == "on", data.get("offer_sha256", ""),
+                                        origin_of(request))
+        except accounts.AccountError as exc:
+            return await self._sign_page(request, member, errors={"pep_offer": exc.message}, status_code=422)
+        return redirect("/cabinet/sign#consent")
+
+    # --- the personal-data consent and the package -----------------------------------------------------
+
+    @staticmethod
+    async def _image(data: dict[str, Any]) -> bytes:
         upload = data.get("signature_png")
         image = await upload.read() if isinstance(upload, UploadFile) else b""
-        if len(image) > MAX_SIGNATURE_UPLOAD:
-            image = image[: MAX_SIGNATURE_UPLOAD + 1]
+        return image[: MAX_SIGNATURE_UPLOAD + 1]
+
+    @post("/consent", request_max_body_size=MAX_SIGNATURE_UPLOAD + 64 * 1024)
+    async def give_consent(self, request: Request, data: Multipart, member: NamedDependency[dict]) -> object:
+        """«Дать согласие»: the personal-data consent, its own ticked box and its own signature."""
+        application = await service.get_or_create(member)
+        ticked = str(data.get("consent", "")) == "on"
+        try:
+            await service.sign_consent(request.app.state.settings, member, application,
+                                       nonce=str(data.get("nonce", "")), consent=ticked,
+                                       image_png=await self._image(data),
+                                       hash=str(data.get(f"hash_{service.CONSENT}", "")),
+                                       signature=str(data.get(f"sig_{service.CONSENT}", "")),
+                                       origin=origin_of(request))
+        except service.SigningError as exc:
+            where = "consent" if exc.field == "consent" else "consent_form"
+            return await self._sign_page(request, member, errors={where: str(exc)}, status_code=422,
+                                         ticked={"consent": ticked})
+        return redirect("/cabinet/sign#package")
+
+    @post("/sign", request_max_body_size=MAX_SIGNATURE_UPLOAD + 64 * 1024)
+    async def sign(self, request: Request, data: Multipart, member: NamedDependency[dict]) -> object:
+        """«Подписать»: the application and the user agreement, after the consent."""
+        application = await service.get_or_create(member)
         hashes = {t: str(data.get(f"hash_{t}", "")) for t in service.JOIN_PACKAGE}
         signatures = {t: str(data.get(f"sig_{t}", "")) for t in service.JOIN_PACKAGE}
         try:
             await service.sign_package(request.app.state.settings, member, application,
-                                       nonce=str(data.get("nonce", "")), image_png=image, hashes=hashes,
-                                       signatures=signatures, origin=origin_of(request))
+                                       nonce=str(data.get("nonce", "")), image_png=await self._image(data),
+                                       hashes=hashes, signatures=signatures, origin=origin_of(request))
         except service.SigningError as exc:
-            return await self._sign_page(request, member, error=str(exc), status_code=422)
+            return await self._sign_page(request, member, errors={"package": str(exc)}, status_code=422)
         return redirect("/cabinet?signed=1")
 
     # --- documents ------------------------------------------------------------------------------------

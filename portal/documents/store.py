@@ -158,8 +158,13 @@ LIST_COLUMNS = (Document.id, Document.member, Document.package, Document.templat
                 Document.document_hash, Document.pdf_sha256, Document.created_at)
 
 
-async def documents_of(member_id: int) -> list[dict]:
-    return await Document.select(*LIST_COLUMNS).where(Document.member == member_id).order_by(Document.id)
+async def documents_of(member_id: int, *, package: str | None = None, with_canonical: bool = False) -> list[dict]:
+    """A member's signed documents, oldest first; only those of one package (e.g. "pd_consent") if given."""
+    columns = (*LIST_COLUMNS, Document.canonical_json) if with_canonical else LIST_COLUMNS
+    q = Document.select(*columns).where(Document.member == member_id)
+    if package is not None:
+        q = q.where(Document.package == package)
+    return await q.order_by(Document.id)
 
 
 async def pdf_of(document_id: int, member_id: int | None = None) -> dict | None:

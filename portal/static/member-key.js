@@ -120,6 +120,17 @@
     var createBtn = root.querySelector("[data-action=create-key]");
     var seed = null;
     var pendingKey = PENDING + ":" + location.pathname;
+    /* The ПЭП offer is accepted before the key is made: the button waits for its checkbox. */
+    var gateSel = root.getAttribute("data-requires");
+    var gate = gateSel ? document.querySelector(gateSel) : null;
+    var gateHint = root.querySelector("[data-key-gate-hint]");
+    function syncGate() {
+      if (!gate || seed) return;
+      createBtn.disabled = !gate.checked || !supported();
+      if (gateHint) gateHint.hidden = gate.checked;
+      if (gate.checked) showError(root, "");
+    }
+    if (gate) { gate.addEventListener("change", syncGate); syncGate(); }
     if (!supported()) {
       showError(root, "Браузер не поддерживает создание ключа: нужен современный браузер и защищённое соединение (HTTPS).");
       if (createBtn) createBtn.disabled = true;
@@ -137,6 +148,7 @@
       try { sessionStorage.setItem(pendingKey, bytesToHex(seed)); } catch (e) {}
     }
     createBtn.addEventListener("click", async function () {
+      if (gate && !gate.checked) { showError(root, "Сначала примите условия оферты."); return; }
       try { var k = await generate(); await show(k.seed); } catch (e) { showError(root, "Не удалось создать ключ: " + e.message); }
     });
     root.querySelector("[data-action=copy-key]").addEventListener("click", async function (ev) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import re
 import subprocess
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.accounts.tables import Member, MemberKey
-from portal.applications.service import JOIN_PACKAGE
+from portal.accounts.tables import Member, MemberKey, PepAcceptance
+from portal.applications.service import CONSENT, JOIN_PACKAGE
 from portal.applications.tables import Application
 from portal.audit.tables import AuditEvent
 from portal.connect import service as connect
@@ -31,12 +32,18 @@ async def invite(client, email: str = "maria@example.org", inn: str = "770708389
     return await connect.send_registration_link(settings, row[0]["id"], {"id": 0, "email": "staff@x"})
 
 
-async def register(client, key: Key, email: str = "maria@example.org", inn: str = "7707083893"):
+def join_fields(key: Key, link_email: str, offer_sha256: str, **changes: str) -> dict[str, str]:
+    """What the registration page posts: the e-mail, the accepted ПЭП offer (which text), the new key."""
+    return {"email": link_email, "pep_offer": "on", "offer_sha256": offer_sha256, "public_key": key.public_b64,
+            "key_proof": key.proof(link_email), "saved": "on", **changes}
+
+
+async def register(client, key: Key, email: str = "maria@example.org", inn: str = "7707083893", **headers):
     token = await invite(client, email, inn)
     r = await client.get(f"/join/{token}")
     assert r.status_code == 200 and "Создать ключ пайщика" in r.text
-    r = await post_form(client, f"/join/{token}", {"email": email.upper(), "public_key": key.public_b64,
-                                                   "key_proof": key.proof(email), "saved": "on"})
+    fields = join_fields(key, email, form_value(r.text, "offer_sha256"), email=email.upper())
+    r = await client.post(f"/join/{token}", data={**fields, "_csrf_token": await csrf_token(client)}, headers=headers)
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/cabinet/application"
     return token
@@ -49,10 +56,36 @@ async def fill_application(client, data=ORG_APPLICATION):
 
 
 async def sign_page(client) -> tuple[str, dict[str, str]]:
+    """The nonce and the hashes of the package (the consent given before)."""
     r = await client.get("/cabinet/sign")
     assert r.status_code == 200, r.text
     hashes = {t: form_value(r.text, f"hash_{t}") for t in JOIN_PACKAGE}
     return form_value(r.text, "nonce"), hashes
+
+
+async def consent_page(client) -> tuple[str, str]:
+    """The nonce and the hash of the personal-data consent on the signing page."""
+    r = await client.get("/cabinet/sign")
+    assert r.status_code == 200, r.text
+    return form_value(r.text, "nonce"), form_value(r.text, f"hash_{CONSENT}")
+
+
+async def post_consent(client, key: Key, png: bytes, *, ticked: bool = True, nonce: str | None = None,
+                       consent_hash: str | None = None):
+    """«Дать согласие»: its own ticked box and its own signature of the consent."""
+    if nonce is None:
+        nonce, consent_hash = await consent_page(client)
+    fields = signed_fields(key, nonce, {CONSENT: consent_hash}, png)
+    if ticked:
+        fields["consent"] = "on"
+    token = await csrf_token(client)
+    return await client.post("/cabinet/consent", data={**fields, "_csrf_token": token},
+                             files={"signature_png": ("signature.png", png, "image/png")})
+
+
+async def give_consent(client, key: Key, png: bytes | None = None) -> None:
+    r = await post_consent(client, key, png or signature_png())
+    assert r.status_code == 303 and r.headers["location"] == "/cabinet/sign#package", r.text
 
 
 def signed_fields(key: Key, nonce: str, hashes: dict[str, str], png: bytes) -> dict[str, str]:
@@ -73,15 +106,19 @@ async def post_signature(client, fields: dict[str, str], png: bytes, content_typ
 
 
 async def nothing_signed() -> bool:
-    return (await Document.count() == 0 and await Signature.count() == 0 and await SignatureImage.count() == 0
+    """Nothing of the package was stored (the consent given before stays, alone)."""
+    return (await Document.count().where(Document.package == "join") == 0
+            and await Signature.count() == await Document.count() <= 1 and await SignatureImage.count() <= 1
             and (await Application.select(Application.status).first())["status"] == "draft")
 
 
 @pytest.fixture
 async def member(client):
+    """A registered member (the offer accepted) with the application filled in and the consent given."""
     key = Key()
     await register(client, key)
     await fill_application(client)
+    await give_consent(client, key)
     return key
 
 
@@ -103,16 +140,82 @@ async def test_join_link_registers_the_member_and_uses_up_the_link(client):
 async def test_join_refuses_wrong_email_and_missing_proof_and_keeps_the_link(client):
     key = Key()
     token = await invite(client)
-    r = await post_form(client, f"/join/{token}", {"email": "other@example.org", "public_key": key.public_b64,
-                                                   "key_proof": key.proof("maria@example.org"), "saved": "on"})
+    sha = form_value((await client.get(f"/join/{token}")).text, "offer_sha256")
+    email = "maria@example.org"
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, sha, email="other@example.org"))
     assert r.status_code == 422 and "не тот адрес" in r.text and 'value="other@example.org"' in r.text
-    r = await post_form(client, f"/join/{token}", {"email": "maria@example.org", "public_key": key.public_b64,
-                                                   "key_proof": Key().proof("maria@example.org"), "saved": "on"})
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, sha, key_proof=Key().proof(email)))
     assert r.status_code == 422 and "владение ключом" in r.text
-    r = await post_form(client, f"/join/{token}", {"email": "maria@example.org", "public_key": key.public_b64,
-                                                   "key_proof": key.proof("maria@example.org")})
+    assert 'name="pep_offer" value="on" checked' in r.text  # the accepted offer stays ticked
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, sha, saved=""))
     assert r.status_code == 422 and "сохранили ключ" in r.text
     assert await Member.count() == 0 and (await connect.check_link(token)).state == "valid"
+    assert await PepAcceptance.count() == 0
+
+
+async def test_the_offer_is_shown_in_full_and_registration_without_accepting_it_is_refused(client):
+    from portal.documents.templates import get_template
+
+    offer = get_template("pep_agreement")
+    key = Key()
+    token = await invite(client)
+    r = await client.get(f"/join/{token}")
+    page = r.text
+    # The offer comes before the key: readable in a frame and as a PDF, an unticked box, the key button disabled.
+    assert page.index('id="pep-offer"') < page.index('data-action="create-key"')
+    assert f'src="/join/{token}/offer"' in page and f'href="/join/{token}/offer.pdf"' in page
+    box = page.split('id="pep-offer"')[1].split(">")[0]
+    assert "checked" not in box
+    assert re.search(r'data-action="create-key"\s+disabled', page)
+    assert form_value(page, "offer_sha256") == offer.sha256
+    r = await client.get(f"/join/{token}/offer")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'self'" in r.headers["content-security-policy"] and "<script" not in r.text
+    assert "простой электронной подписи" in r.text.lower()
+    r = await client.get(f"/join/{token}/offer.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF") and r.headers["content-type"] == "application/pdf"
+    assert (await client.get("/join/not-a-token/offer")).status_code == 404
+
+    # Not accepted: refused at the field, in Russian, nothing typed lost, nothing registered.
+    email = "maria@example.org"
+    fields = join_fields(key, email, offer.sha256)
+    del fields["pep_offer"]
+    r = await post_form(client, f"/join/{token}", fields)
+    assert r.status_code == 422
+    error = r.text.split('id="err-pep_offer"')[1].split("</p>")[0]
+    assert "Примите условия оферты" in error
+    assert 'value="maria@example.org"' in r.text and "data-restore" in r.text  # the e-mail and the key are kept
+    # Accepted, but a text other than the current one (the offer changed while the page was open): refused too.
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, "0" * 64))
+    assert r.status_code == 422 and "Текст оферты обновился" in r.text.split('id="err-pep_offer"')[1]
+    assert await Member.count() == 0 and await PepAcceptance.count() == 0
+    assert (await connect.check_link(token)).state == "valid"
+
+
+async def test_the_acceptance_is_recorded_with_time_ip_and_user_agent(client):
+    import datetime as dt
+
+    from portal.audit.tables import AuditEvent
+    from portal.documents.templates import get_template
+
+    before = dt.datetime.now(dt.timezone.utc)
+    await register(client, Key(), **{"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"})
+    member = await Member.select().first()
+    [row] = await PepAcceptance.select()
+    offer = get_template("pep_agreement")
+    assert row["member"] == member["id"] and row["cooperative"] == member["cooperative"]
+    assert (row["template_id"], row["template_version"], row["template_sha256"]) == (
+        "pep_agreement", offer.version, offer.sha256)
+    assert row["ip"] == "127.0.0.1" and row["user_agent"] == "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
+    assert row["email"] == "maria@example.org"
+    assert before <= row["accepted_at"] <= dt.datetime.now(dt.timezone.utc)
+    # Before the key: the acceptance comes first, in the audit log too.
+    [event] = await AuditEvent.select().where(AuditEvent.action == "member.pep_offer_accepted")
+    assert event["actor_id"] == str(member["id"]) and event["ip"] == "127.0.0.1"
+    key = await MemberKey.select().first()
+    assert row["accepted_at"] <= key["created_at"]
+    registered = await AuditEvent.select(AuditEvent.id).where(AuditEvent.action == "member.registered").first()
+    assert event["id"] < registered["id"]
 
 
 async def test_cabinet_needs_login(client):
@@ -176,15 +279,16 @@ async def test_switching_type_keeps_what_was_typed(client):
     assert 'name="birth_date"' in r.text and 'value="+7 900 000-00-01"' in r.text and "<html" not in r.text
 
 
-async def test_signing_the_package_stores_four_signed_pdfs(client, member):
+async def test_signing_the_package_stores_the_signed_pdfs(client, member):
     nonce, hashes = await sign_page(client)
     png = signature_png()
     r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
     assert r.status_code == 303, r.text
-    docs = await Document.select().order_by(Document.id)
-    assert [d["template_id"] for d in docs] == list(JOIN_PACKAGE)
+    docs = await Document.select().where(Document.package == "join").order_by(Document.id)
+    assert [d["template_id"] for d in docs] == list(JOIN_PACKAGE) == ["join_application", "user_agreement"]
     assert [d["document_hash"] for d in docs] == [hashes[t] for t in JOIN_PACKAGE]
-    assert await SignatureImage.count() == 1 and await Signature.count() == 4
+    # The same drawing signed the consent and the package: stored once.
+    assert await SignatureImage.count() == 1 and await Signature.count() == 3
     assert (await Application.select().first())["status"] == "signed"
     r = await client.get("/cabinet")
     assert "Мои документы" in r.text and "Заявление о вступлении" in r.text
@@ -198,7 +302,7 @@ async def test_signing_the_package_stores_four_signed_pdfs(client, member):
     # Replaying the same request is refused: the application is signed, nothing more is stored.
     r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
     assert r.status_code == 303 and r.headers["location"] == "/cabinet"
-    assert await Document.count() == 4
+    assert await Document.count() == 3
 
 
 async def test_a_nonce_is_used_once_even_by_concurrent_requests(client, member, settings):
@@ -216,7 +320,7 @@ async def test_a_nonce_is_used_once_even_by_concurrent_requests(client, member, 
     results = await asyncio.gather(first, second, return_exceptions=True)
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and "уже обработан" in str(errors[0])
-    assert await Document.count() == 4 and await Signature.count() == 4
+    assert await Document.count() == 3 and await Signature.count() == 3
 
 
 async def test_forged_signature_is_refused_and_nothing_stored(client, member):
@@ -229,7 +333,7 @@ async def test_forged_signature_is_refused_and_nothing_stored(client, member):
 
 async def test_tampered_hash_is_refused(client, member):
     nonce, hashes = await sign_page(client)
-    hashes = {**hashes, "pd_consent": "0" * 64}
+    hashes = {**hashes, "user_agreement": "0" * 64}
     png = signature_png()
     r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
     assert r.status_code == 422 and "изменился" in r.text
@@ -361,7 +465,8 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     app_id = (await Application.select(Application.id).first())["id"]
     r = await client.get(f"/staff/applications/{app_id}")
     ids = re.findall(r'/staff/documents/(\d+)"', r.text)
-    assert len(ids) == 4 and "Иванова Мария Петровна" in r.text
+    assert len(ids) == 3 and "Иванова Мария Петровна" in r.text  # the consent, the application, the user agreement
+    assert "ГУ МВД России по г. Москве" in r.text and "общее собрание пайщиков" in r.text  # the new fields
     # Values in words, not codes: «Устав», «да», not «charter», «on».
     props = r.text.split('class="props"')[1].split("</dl>")[0]
     assert "<dd>Устав</dd>" in props and "<dd>да</dd>" in props
@@ -438,6 +543,7 @@ async def test_individual_and_entrepreneur_sign_with_their_own_fees(client, kind
     key = Key()
     await register(client, key)
     await fill_application(client, data)
+    await give_consent(client, key)
     nonce, hashes = await sign_page(client)
     png = signature_png()
     r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
@@ -473,7 +579,7 @@ async def test_documents_keep_the_date_they_were_shown_with(client, member):
     png = signature_png()
     r = await post_signature(client, signed_fields(member, old_nonce, old_hashes, png), png)
     assert r.status_code == 303, r.text
-    doc = await Document.select().first()
+    doc = await Document.select().where(Document.template_id == "join_application").first()
     assert json.loads(doc["canonical_json"])["data"]["data"]["document_date"] == yesterday
 
 
@@ -499,3 +605,139 @@ async def test_member_logs_out_everywhere(client, member):
         # An ended session cannot keep logging the member out of the sessions opened after.
         r = await post_form(phone, "/logout/all", {}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+
+
+def attached_document(pdf: bytes) -> dict:
+    """The canonical document attached to a signed PDF (document.json)."""
+    import io
+    import json
+
+    from pypdf import PdfReader
+
+    return json.loads(PdfReader(io.BytesIO(pdf)).attachments["document.json"][0])
+
+
+async def test_the_consent_is_its_own_act_before_the_package(client):
+    from portal.audit.tables import AuditEvent
+    from portal.documents.templates import get_template
+
+    key = Key()
+    await register(client, key, **{"User-Agent": "TestBrowser/2.0 (consent)"})
+    await fill_application(client)
+    page = (await client.get("/cabinet/sign")).text
+    # Its own section, its own unticked box, its own button — before the package and its «Подписать».
+    consent = page.split('id="consent"')[1].split('id="package"')[0]
+    assert 'action="/cabinet/consent"' in consent and "Дать согласие" in consent and "Подписать" not in consent
+    assert "checked" not in consent.split('id="consent-box"')[1].split(">")[0]
+    assert f'src="/cabinet/sign/preview/{CONSENT}"' in consent
+    package = page.split('id="package"')[1]
+    assert 'action="/cabinet/sign"' in package and f"hash_{CONSENT}" not in package
+    assert "pep_agreement" not in page  # the ПЭП agreement is an offer accepted at registration, not signed here
+    assert (await client.get(f"/cabinet/sign/preview/{CONSENT}")).status_code == 200
+
+    # The package first: refused, nothing stored.
+    png = signature_png()
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 422 and "Сначала дайте согласие" in r.text.split('id="sign-error">')[1].split("</p>")[0]
+    assert await Document.count() == 0
+    # The consent without its box ticked: refused at the box.
+    r = await post_consent(client, key, png, ticked=False)
+    assert r.status_code == 422 and "Отметьте" in r.text.split('id="err-consent"')[1].split("</p>")[0]
+    assert await Document.count() == 0
+    # Given: a signed document of its own.
+    await give_consent(client, key, png)
+    [doc] = await Document.select()
+    assert (doc["package"], doc["template_id"]) == (CONSENT, CONSENT)
+    assert await AuditEvent.count().where(AuditEvent.action == "application.pd_consent_given") == 1
+    page = (await client.get("/cabinet/sign")).text
+    assert 'id="consent-given"' in page and 'action="/cabinet/consent"' not in page
+    assert 'data-consent-given="yes"' in page
+    # Given once: again is refused.
+    r = await post_consent(client, key, png, nonce=form_value(page, "nonce"), consent_hash=doc["document_hash"])
+    assert r.status_code == 422 and "уже дано" in r.text and await Document.count() == 1
+
+    # Then the package.
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 303, r.text
+    docs = await Document.select().order_by(Document.id)
+    assert [d["template_id"] for d in docs] == [CONSENT, "join_application", "user_agreement"]
+    # Every signed document carries the acceptance of the offer, in the PDF's document.json too.
+    [acceptance] = await PepAcceptance.select()
+    offer = get_template("pep_agreement")
+    expected = {"template_id": "pep_agreement", "template_version": offer.version, "template_sha256": offer.sha256,
+                "accepted_at": acceptance["accepted_at"].astimezone(dt.timezone.utc).isoformat(
+                    timespec="seconds").replace("+00:00", "Z"),
+                "ip": "127.0.0.1", "user_agent": "TestBrowser/2.0 (consent)", "email": "maria@example.org"}
+    for d in docs:
+        document = attached_document(d["pdf"])
+        assert document["data"]["pep_offer"] == expected, d["template_id"]
+        assert document["template_id"] == d["template_id"]
+
+    # «Мои документы»: the accepted offer (a PDF with the acceptance) and the consent.
+    r = await client.get("/cabinet")
+    listed = r.text.split('class="documents"')[1].split("</ul>")[0]
+    assert 'href="/cabinet/offer.pdf"' in listed and offer.title in listed
+    assert f'href="/cabinet/documents/{docs[0]["id"]}"' in listed and "Согласие на обработку" in listed
+    r = await client.get("/cabinet/offer.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF") and b"pdfaid" in r.content
+    r = await client.get("/cabinet/offer")
+    assert r.status_code == 200 and "<script" not in r.text
+
+
+async def test_a_consent_given_for_other_data_is_given_again(client):
+    key = Key()
+    await register(client, key)
+    await fill_application(client)
+    await give_consent(client, key)
+    # The application changes (another passport of the representative): the consent covers other data.
+    await fill_application(client, {**ORG_APPLICATION, "rep_passport_number": "654321"})
+    page = (await client.get("/cabinet/sign")).text
+    assert "Дайте согласие заново" in page and 'action="/cabinet/consent"' in page
+    png = signature_png()
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 422 and "Сначала дайте согласие" in r.text
+    await give_consent(client, key, png)
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 303, r.text
+    consents = await Document.select().where(Document.package == CONSENT).order_by(Document.id)
+    assert len(consents) == 2
+    assert attached_document(consents[1]["pdf"])["data"]["data"]["rep_passport_number"] == "654321"
+
+
+async def test_a_member_registered_before_the_offer_accepts_it_before_signing(client):
+    from portal.audit.tables import AuditEvent
+
+    key = Key()
+    await register(client, key)
+    await fill_application(client)
+    await PepAcceptance.delete(force=True)  # registered before acceptance was asked for
+    page = (await client.get("/cabinet/sign")).text
+    assert 'action="/cabinet/offer"' in page and 'src="/cabinet/offer"' in page
+    assert page.index('action="/cabinet/offer"') < page.index('id="consent"')
+    assert re.search(r'<button class="button" type="submit" disabled>Дать согласие', page)
+    # Nothing can be signed before.
+    r = await post_consent(client, key, signature_png())
+    assert r.status_code == 422 and "Сначала примите условия оферты" in r.text.split('id="consent-error">')[1]
+    assert await Document.count() == 0
+    sha = form_value(page, "offer_sha256")
+    r = await post_form(client, "/cabinet/offer", {"offer_sha256": sha})
+    assert r.status_code == 422 and "Примите условия оферты" in r.text.split('id="err-pep_offer"')[1]
+    assert await PepAcceptance.count() == 0
+    r = await client.post("/cabinet/offer", data={"offer_sha256": sha, "pep_offer": "on",
+                                                   "_csrf_token": await csrf_token(client)},
+                          headers={"User-Agent": "OldMember/1.0"})
+    assert r.status_code == 303 and r.headers["location"] == "/cabinet/sign#consent"
+    [row] = await PepAcceptance.select()
+    assert row["ip"] == "127.0.0.1" and row["user_agent"] == "OldMember/1.0"
+    assert await AuditEvent.count().where(AuditEvent.action == "member.pep_offer_accepted") == 2
+    await give_consent(client, key)
+    nonce, hashes = await sign_page(client)
+    png = signature_png()
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 303, r.text
+    for d in await Document.select():
+        assert attached_document(d["pdf"])["data"]["pep_offer"]["user_agent"] == "OldMember/1.0"

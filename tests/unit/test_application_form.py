@@ -327,7 +327,16 @@ ORG = {
     "rep_patronymic": "Петрович",
     "rep_position": "Председатель совета",
     "rep_basis": "charter",
-    "rep_poa_number_date": "",
+    "rep_poa_number": "",
+    "rep_poa_date": "",
+    "rep_passport_series": "4510",
+    "rep_passport_number": "123456",
+    "rep_passport_issued_by": "ГУ МВД России по г. Москве",
+    "rep_passport_issue_date": "2015-04-20",
+    "rep_passport_division_code": "770-001",
+    "join_decision_body": "Общее собрание пайщиков",
+    "join_decision_date": "2025-11-20",
+    "join_decision_number": "7",
     "bank_name": "ПАО Сбербанк",
     "bik": SBER_BIK,
     "corr_account": SBER_CORR,
@@ -343,7 +352,11 @@ PERSON = {
     "address": "620014, г. Екатеринбург, ул. Ленина, д. 1, кв. 2",
     "phone": "+7 912 345-67-89",
     "email": "maria@example.ru",
-    "passport": "",
+    "passport_series": "6510",
+    "passport_number": "654321",
+    "passport_issued_by": "ГУ МВД России по Свердловской области",
+    "passport_issue_date": "2000-04-02",
+    "passport_division_code": "660-001",
 }
 
 IP = {
@@ -407,7 +420,12 @@ def test_organization_field_details():
     assert dict(by_name["rep_basis"].choices) == {"charter": "Устав", "power_of_attorney": "Доверенность"}
     assert REP_BASIS_CHOICES == dict(by_name["rep_basis"].choices)
     assert by_name["rep_patronymic"].required is False
-    assert by_name["rep_poa_number_date"].required_if == ("rep_basis", "power_of_attorney")
+    assert by_name["rep_poa_number"].required_if == ("rep_basis", "power_of_attorney")
+    assert by_name["rep_poa_date"].required_if == ("rep_basis", "power_of_attorney")
+    assert by_name["rep_poa_date"].input_type == "date"
+    for name in ("rep_passport_series", "rep_passport_number", "rep_passport_issued_by", "rep_passport_issue_date",
+                 "rep_passport_division_code", "join_decision_body", "join_decision_date", "join_decision_number"):
+        assert by_name[name].required and by_name[name].required_if is None, name
     confirm = by_name["union_member_confirmed"]
     assert confirm.input_type == "checkbox"
     assert confirm.label == "Подтверждаю, что организация состоит в Союзе потребительских обществ «РУСЬ»"
@@ -417,7 +435,10 @@ def test_individual_field_details():
     by_name = {f.name: f for f in fields_for("individual")}
     assert by_name["birth_date"].input_type == "date"
     assert by_name["birth_date"].autocomplete == "bday"
-    assert by_name["passport"].required is False and by_name["passport"].required_on_request
+    for name in ("passport_series", "passport_number", "passport_issued_by", "passport_issue_date",
+                 "passport_division_code"):
+        assert by_name[name].required, name  # 152-ФЗ art. 9 part 4: the identity document of the subject
+    assert by_name["passport_issue_date"].input_type == "date"
     assert by_name["patronymic"].required is False
 
 
@@ -432,7 +453,8 @@ def test_valid_organization():
     assert form.clean["phone"] == "+79123456789"
     assert form.clean["email"] == "info@zarya.ru"
     assert form.clean["inn"] == "7707083893"
-    assert form.clean["rep_poa_number_date"] == ""
+    assert form.clean["rep_poa_number"] == "" and form.clean["rep_poa_date"] == ""
+    assert form.clean["join_decision_date"] == "2025-11-20" and form.clean["rep_passport_division_code"] == "770-001"
     assert form.clean["union_member_confirmed"] == "on"
     assert form.values == ORG
 
@@ -441,7 +463,7 @@ def test_valid_individual():
     form = validate("individual", PERSON)
     assert form.valid, form.errors
     assert form.clean["birth_date"] == "1980-03-05"
-    assert form.clean["passport"] == ""
+    assert (form.clean["passport_series"], form.clean["passport_number"]) == ("6510", "654321")
     assert "union_member_confirmed" not in form.clean
 
 
@@ -464,9 +486,9 @@ CASES = [(t, name) for t, names in REQUIRED.items() for name in names]
 
 
 def test_required_lists():
-    assert set(ORG) - set(REQUIRED["organization"]) == {"rep_patronymic", "rep_poa_number_date"}
-    assert set(PERSON) - set(REQUIRED["individual"]) == {"patronymic", "passport"}
-    assert set(IP) - set(REQUIRED["entrepreneur"]) == {"patronymic", "passport"}
+    assert set(ORG) - set(REQUIRED["organization"]) == {"rep_patronymic", "rep_poa_number", "rep_poa_date"}
+    assert set(PERSON) - set(REQUIRED["individual"]) == {"patronymic"}
+    assert set(IP) - set(REQUIRED["entrepreneur"]) == {"patronymic"}
 
 
 @pytest.mark.parametrize("applicant_type, name", CASES)
@@ -511,7 +533,18 @@ def test_empty_submission_errs_on_every_required_field(applicant_type):
     ("organization", "settlement_account", "40702810938000000002"),
     ("organization", "union_member_confirmed", "yes"),
     ("individual", "birth_date", "2030-01-01"),
-    ("individual", "passport", "123"),
+    ("individual", "passport_series", "123"),
+    ("individual", "passport_number", "12345"),
+    ("individual", "passport_number", "000000"),
+    ("individual", "passport_issue_date", "2030-01-01"),
+    ("individual", "passport_issue_date", "1990-05-05"),
+    ("individual", "passport_issue_date", "1993-01-01"),
+    ("individual", "passport_division_code", "77-001"),
+    ("individual", "passport_issued_by", "МВД"),
+    ("organization", "rep_passport_series", "45АБ"),
+    ("organization", "rep_passport_division_code", "770-0011"),
+    ("organization", "join_decision_date", "31.02.2025"),
+    ("organization", "join_decision_date", "2099-01-01"),
     ("individual", "name", "Мария1"),
     ("entrepreneur", "inn", "7707083893"),
     ("entrepreneur", "ogrnip", "1027700132195"),
@@ -533,17 +566,37 @@ def test_invalid_bik_blames_the_bik_not_the_accounts():
 
 
 def test_power_of_attorney_is_required_only_for_that_basis():
-    poa = with_("organization", rep_basis="power_of_attorney", rep_poa_number_date="")
+    poa = with_("organization", rep_basis="power_of_attorney")
     form = validate("organization", poa)
-    assert list(form.errors) == ["rep_poa_number_date"]
-    assert "доверенности" in form.errors["rep_poa_number_date"]
-    form = validate("organization", {**poa, "rep_poa_number_date": "  № 12   от 15.01.2025 "})
-    assert form.valid
-    assert form.clean["rep_poa_number_date"] == "№ 12 от 15.01.2025"
+    assert list(form.errors) == ["rep_poa_number", "rep_poa_date"]
+    assert "номер доверенности" in form.errors["rep_poa_number"]
+    assert "дату доверенности" in form.errors["rep_poa_date"]
+    form = validate("organization", {**poa, "rep_poa_number": "  № 12  ", "rep_poa_date": "15.01.2025"})
+    assert form.valid, form.errors
+    assert (form.clean["rep_poa_number"], form.clean["rep_poa_date"]) == ("12", "2025-01-15")
     # with the charter, whatever was typed there is ignored but kept in values
-    form = validate("organization", with_("organization", rep_poa_number_date="№ 5"))
-    assert form.valid and form.clean["rep_poa_number_date"] == ""
-    assert form.values["rep_poa_number_date"] == "№ 5"
+    form = validate("organization", with_("organization", rep_poa_number="№ 5"))
+    assert form.valid and form.clean["rep_poa_number"] == ""
+    assert form.values["rep_poa_number"] == "№ 5"
+
+
+def test_passport_fields_are_cleaned_and_checked_together():
+    form = validate("individual", with_("individual", passport_series=" 65 10 ", passport_division_code="660001",
+                                        passport_issue_date="02.04.2000"))
+    assert form.valid, form.errors
+    assert form.clean["passport_series"] == "6510" and form.clean["passport_division_code"] == "660-001"
+    assert form.clean["passport_issue_date"] == "2000-04-02"
+    # Issued before the 14th birthday: the date is refused at the field, with both dates named.
+    form = validate("individual", with_("individual", passport_issue_date="1993-03-04"))
+    assert list(form.errors) == ["passport_issue_date"]
+    form = validate("individual", with_("individual", birth_date="1990-03-05", passport_issue_date="2003-03-04"))
+    assert list(form.errors) == ["passport_issue_date"] and "14 лет" in form.errors["passport_issue_date"]
+    assert validate("individual", with_("individual", birth_date="1990-03-05",
+                                        passport_issue_date="2004-03-05")).valid
+    assert validate_field("individual", "passport_number", "000000", {"passport_series": "6510"})[1] == (
+        "Номер паспорта не может состоять из одних нулей.")
+    assert "4 цифры" in validate_field("organization", "rep_passport_series", "451", {})[1]
+    assert "6 цифр" in validate_field("organization", "rep_passport_division_code", "7700", {})[1]
 
 
 @pytest.mark.parametrize("value", ["", "off", "yes", "true", None])
@@ -559,14 +612,12 @@ def test_union_confirmation_not_asked_of_individuals_and_ip():
         assert validate(t, DATA[t]).valid
 
 
-def test_passport_required_only_on_request():
-    assert validate("individual", PERSON, require_passport=True).errors == {
-        "passport": "Укажите серию и номер паспорта."}
-    form = validate("individual", with_("individual", passport="4510123456"), require_passport=True)
-    assert form.valid and form.clean["passport"] == "4510 123456"
-    form = validate("entrepreneur", IP, require_passport=True)
-    assert list(form.errors) == ["passport"]
-    assert validate("individual", with_("individual", passport="4510123456")).clean["passport"] == "4510 123456"
+def test_passport_is_required_of_every_person():
+    for t in ("individual", "entrepreneur"):
+        assert validate(t, with_(t, passport_series="")).errors == {"passport_series": "Укажите серию паспорта."}
+        assert list(validate(t, with_(t, passport_issued_by="")).errors) == ["passport_issued_by"]
+    assert list(validate("organization", with_("organization", rep_passport_number="")).errors) == [
+        "rep_passport_number"]
 
 
 def test_values_are_kept_when_invalid():
@@ -626,11 +677,10 @@ def test_validate_field_accounts_use_the_bik_from_data():
 
 
 def test_validate_field_conditional_and_flags():
-    assert validate_field("organization", "rep_poa_number_date", "", {"rep_basis": "charter"}) == ("", None)
-    clean, error = validate_field("organization", "rep_poa_number_date", "", {"rep_basis": "power_of_attorney"})
+    assert validate_field("organization", "rep_poa_number", "", {"rep_basis": "charter"}) == ("", None)
+    clean, error = validate_field("organization", "rep_poa_date", "", {"rep_basis": "power_of_attorney"})
     assert clean is None and error
-    assert validate_field("individual", "passport", "", {}) == ("", None)
-    assert validate_field("individual", "passport", "", {}, require_passport=True)[1]
+    assert validate_field("individual", "passport_series", "", {})[1] == "Укажите серию паспорта."
     assert validate_field("organization", "union_member_confirmed", "on", {}) == ("on", None)
     assert validate_field("organization", "union_member_confirmed", "", {})[1]
 
