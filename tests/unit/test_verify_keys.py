@@ -22,7 +22,7 @@ from portal.documents.signing import (
     validate_signature_png,
 )
 from portal.documents.templates import sample_context
-from portal.documents.verify import SignerInfo, verify_pdf
+from portal.documents.verify import verify_pdf
 from tests.unit.test_render import sign_document
 from tests.unit.test_signing import scribble_png
 from tests.unit.test_verify_command import PORTAL
