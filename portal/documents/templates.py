@@ -32,23 +32,43 @@ templates) it is the application:
   ``legal_address``, ``actual_address``, ``rep_last_name``, ``rep_first_name``,
   ``rep_patronymic`` (may be ""), ``rep_position``, ``rep_basis`` (``"charter"`` — Устав |
   ``"power_of_attorney"`` — доверенность; then optional ``rep_poa_number``, ``rep_poa_date``),
-  bank fields, ``union_member`` (bool: confirms membership in Союз «РУСЬ»);
+  bank fields, ``union_member`` (bool: confirms membership in Союз «РУСЬ»); the representative's
+  identity document (the subject of the personal-data consent, 152-ФЗ art. 9 part 4):
+  ``rep_passport_series``, ``rep_passport_number``, ``rep_passport_issued_by``,
+  ``rep_passport_issue_date``, ``rep_passport_division_code`` and optional ``rep_address``;
+  the decision of the applicant's body to join: ``join_decision_body`` (e.g. «общее собрание
+  участников»), ``join_decision_number``, ``join_decision_date``;
 * individual: ``last_name``, ``first_name``, ``patronymic`` (may be ""), ``birth_date``,
-  ``address``; optional passport: ``passport_series``, ``passport_number``,
-  ``passport_issued_by``, ``passport_issue_date``, ``passport_division_code``;
+  ``address``; passport: ``passport_series``, ``passport_number``, ``passport_issued_by``,
+  ``passport_issue_date``, ``passport_division_code``;
 * entrepreneur (ИП): the individual's fields + ``inn`` (12), ``ogrnip`` (15), bank fields;
 * bank fields: ``bank_name``, ``bik``, ``corr_account``, ``settlement_account``.
 
-Optional keys may be absent or ``""``/``None``; required ones raise ``UndefinedError``.
+Optional keys may be absent or ``""``/``None``; required ones raise ``UndefinedError``. The
+version-2 templates read the passport, ``rep_passport_*``, ``rep_address``, ``join_decision_*``
+and ``rep_poa_*`` keys with ``.get`` and print what is there.
 
 ``cooperative`` — the cooperative that issues the document (the operator ПК «ВОСХОД», or a
 connected cooperative on its own domain): ``name_full``, ``name_short``, ``inn``, ``ogrn``,
 ``kpp``, ``address``, ``bank_name``, ``bik``, ``corr_account``, ``settlement_account``,
 fees in kopecks ``fee_entrance_org``, ``fee_share_org``, ``fee_entrance_ind``,
-``fee_share_ind``; optional ``email``, ``phone``, ``site`` (URL of its portal). Same keys as
-``portal.settings.OperatorRequisites`` — ``dataclasses.asdict(settings.operator)`` fits.
+``fee_share_ind``; optional ``email``, ``phone``, ``site`` (URL of its portal, no trailing
+slash: the texts name it where they define «портал Кооператива» and link
+``{site}/docs/personal-data/``), ``city`` (the place of the documents, «г. Москва»),
+``charter`` (the charter named with its edition and where it is published), ``processors``
+(list of ``{name, address, purpose}``: whom the processing of personal data is entrusted to).
 
-``signer`` — ``full_name``, ``email``, ``role`` (e.g. "Заявитель", "Представитель заявителя");
+``pep_offer`` (optional) — the member's acceptance of the ПЭП offer: ``template_id``,
+``template_version``, ``template_sha256``, ``accepted_at`` (ISO UTC string), ``ip``,
+``user_agent``, optional ``email``. A signed document carries it at the top level of its
+``data`` (beside ``data`` and ``cooperative``), and the signature sheet prints it.
+
+``pep_agreement`` (version 2) is an offer: it is rendered with ``cooperative`` and the optional
+``pep_offer`` only — no ``data``, no ``signer`` — and prints an «Акцепт оферты» block when
+``pep_offer`` is given (``sample_offer_context``). ``_base.html`` and the macros need neither
+``data`` nor ``signer``.
+
+``signer`` (signed documents) — ``full_name``, ``email``, ``role`` (e.g. "Заявитель", "Представитель заявителя");
 optional ``public_key`` (base64 of the raw Ed25519 key).
 
 Added by the renderer (``portal.documents.render``), never by callers: ``signature`` (the
@@ -57,7 +77,8 @@ signer's drawn signature: dict with ``image_uri``, ``full_name``, ``signed_at``,
 None), ``inline_css`` and ``template`` (the ``TemplateInfo``). Templates put ``signature`` at
 the signature line; ``_base.html`` appends ``_signature_page.html`` when ``signing`` is set.
 
-``sample_context(applicant_type)`` returns a complete, format-valid example.
+``sample_context(applicant_type)`` returns a complete, format-valid example (with ``pep_offer``);
+``sample_offer_context(accepted)`` the offer's.
 
 For a signed document, ``canonical_document(template, data=<context without signer>,
 signer=signer)`` — i.e. its ``data`` is ``{"data": …, "cooperative": …}`` — so the hash
@@ -66,8 +87,14 @@ covers every value printed in the body; ``render.context_from_document`` inverts
 Filters: ``rub`` (kopecks → ``"1 000,00 ₽"``), ``rub_words`` (kopecks → «одна тысяча рублей
 00 копеек»), ``date_ru`` (ISO string / date / datetime → ``"25.11.2026"``, datetimes in Moscow
 time), ``datetime_msk`` (→ ``"25.11.2026 14:03:05 МСК"``), ``datetime_utc``, ``groups``
-(long hex/base64 → space-separated groups of 8). Globals: ``full_name``, ``initials``,
-``applicant_name``, ``signatory_name``, ``signatory_initials``, ``basis_text``, ``fees_for``.
+(long hex/base64 → space-separated groups of 8); Russian typography: ``typo`` (no-break spaces
+after «г.», «ул.», «д.», «кв.», «№», «ИНН», «ст.», between initials and surname, inside
+numbers — ``nbsp`` on plain text; ``_base.html`` runs every body through it), ``name`` (a proper
+name: never hyphenated, wraps at spaces and hyphens only), ``nobr`` (a short token on one line),
+``phone`` (``+7 495 123-45-67``; an unparsable value as it was). Globals: ``full_name``,
+``initials`` («Петрова А.-В. П.» for a double first name), ``applicant_name``,
+``signatory_name``, ``signatory_initials``, ``basis_text``, ``fees_for``. A frozen set keeps the
+helpers it was signed with (``_FROZEN_GLOBALS``: version 1 prints «Петрова А.»).
 """
 
 from __future__ import annotations
