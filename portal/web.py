@@ -15,9 +15,15 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 log = logging.getLogger("portal")
 HTML = "text/html"  # Litestar adds "; charset=utf-8" itself
 
+# Scripts from the npm registry, served by jsDelivr, pinned with a Subresource Integrity hash (the
+# sha384 of that file in `npm pack <package>@<version>`; the browser tests fetch it and check it).
+CDN = "https://cdn.jsdelivr.net"
 HTMX_VERSION = "2.0.11"
-HTMX_URL = f"https://cdn.jsdelivr.net/npm/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
+HTMX_URL = f"{CDN}/npm/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
 HTMX_SRI = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
+SIGNATURE_PAD_VERSION = "5.1.4"  # the drawing of the hand-written signature (static/signature-pad.js)
+SIGNATURE_PAD_URL = f"{CDN}/npm/signature_pad@{SIGNATURE_PAD_VERSION}/dist/signature_pad.umd.min.js"
+SIGNATURE_PAD_SRI = "sha384-tDSOCzVljSggNbjPF/Hz+FRfFWI/03Gp04+9fEFbNzsT1CI/tk1WBY2QG4dlmevX"
 
 ERROR_TEXTS: dict[int, tuple[str, str]] = {
     400: ("Некорректный запрос", "Сервер не смог разобрать запрос. Проверьте введённые данные и попробуйте ещё раз."),
@@ -111,8 +117,8 @@ def post_rate_limit(name: str, per_minute: int) -> RateLimitConfig:
 
 
 def security_headers(production: bool):
-    """Headers on every answer: CSP (htmx from its CDN), no framing, nosniff, referrer policy."""
-    cdn = "https://cdn.jsdelivr.net"
+    """Headers on every answer: CSP (htmx and signature_pad from CDN), no framing, nosniff, referrer policy."""
+    cdn = CDN
     page_csp = (
         "default-src 'self'; "
         f"script-src 'self' {cdn}; "

@@ -13,8 +13,8 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import CACHE_DIR
-from tests.support.browser import launch_chromium, route_htmx
-from tests.support.htmx import fetch_htmx
+from tests.support.browser import launch_chromium, route_cdn
+from tests.support.cdn import fetch_all
 from tests.support.ports import free_port
 from tests.support.smtp import SmtpSink
 
@@ -71,9 +71,10 @@ def live_server(session_dir: Path, session_site: Path, smtp_sink: SmtpSink) -> I
 
 
 @pytest.fixture(scope="session")
-def htmx_js() -> bytes:
-    """htmx from the npm registry, checked against the SRI hash the pages carry."""
-    return fetch_htmx(CACHE_DIR)
+def cdn_assets() -> dict[str, bytes]:
+    """The pages' CDN scripts (htmx, signature_pad) from the npm registry, checked against the SRI
+    hashes the pages carry: URL → bytes."""
+    return fetch_all(CACHE_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +88,12 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def new_page(browser, htmx_js):
+def new_page(browser, cdn_assets):
     contexts = []
 
     def make(width: int = 1280, height: int = 900, **kwargs):
         context = browser.new_context(viewport={"width": width, "height": height}, locale="ru-RU", **kwargs)
-        route_htmx(context, htmx_js)
+        route_cdn(context, cdn_assets)
         contexts.append(context)
         page = context.new_page()
         page.errors = []  # type: ignore[attr-defined]

@@ -41,7 +41,7 @@ def test_connect_from_the_portal_page_on_a_phone(live_server, new_page):
     assert [e for e in page.errors if "status of 422" not in e] == []
 
 
-def test_connect_without_javascript(live_server, browser, htmx_js):
+def test_connect_without_javascript(live_server, browser):
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()

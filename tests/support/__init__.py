@@ -1,1 +1,1 @@
-"""Helpers for the test suite: PostgreSQL, SMTP sink, htmx, Chromium, ports."""
+"""Helpers for the test suite: PostgreSQL, SMTP sink, CDN scripts from npm, Chromium, ports."""

@@ -4,14 +4,14 @@
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
         context = browser.new_context()
-        route_htmx(context, fetch_htmx(cache_dir))
+        route_cdn(context, fetch_all(cache_dir))
         page = context.new_page()
         page.goto("http://127.0.0.1:8123/")
 
 ``playwright install`` cannot download browsers here, so we drive the system
 Chromium (/usr/bin/chromium, installed by ``make test``). The closed network makes
 Chromium's background connections fail noisily, hence the flags below; every
-request that is not for loopback (or the htmx CDN URL, served from local bytes)
+request that is not for loopback (or a pinned CDN script, served from local bytes)
 is aborted, so the tests never depend on the internet.
 """
 
@@ -20,13 +20,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .htmx import HTMX_CDN_URL
-
-__all__ = ["CHROMIUM_ARGS", "chromium_executable", "launch_chromium", "route_htmx", "is_loopback_url"]
+__all__ = ["CHROMIUM_ARGS", "chromium_executable", "launch_chromium", "route_cdn", "is_loopback_url"]
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -83,22 +81,24 @@ def is_loopback_url(url: str, allow_hosts: Iterable[str] = ()) -> bool:
         return False
 
 
-def route_htmx(context_or_page: Any, htmx_bytes: bytes, *, allow_hosts: Iterable[str] = ()) -> None:
-    """Serve HTMX_CDN_URL from ``htmx_bytes``; let loopback through; abort everything else.
+def route_cdn(context_or_page: Any, assets: Mapping[str, bytes], *, allow_hosts: Iterable[str] = ()) -> None:
+    """Serve each CDN URL in ``assets`` (URL → bytes: ``tests.support.cdn.fetch_all``) from its
+    bytes; let loopback through; abort everything else.
 
-    Works on a BrowserContext or a Page. The response carries
-    ``Access-Control-Allow-Origin: *`` because the script tag is ``crossorigin="anonymous"``
-    (with SRI); Chromium still checks the integrity hash against these bytes.
+    Works on a BrowserContext or a Page. The responses carry
+    ``Access-Control-Allow-Origin: *`` because the script tags are ``crossorigin="anonymous"``
+    (with SRI); Chromium still checks the integrity hashes against these bytes.
     ``allow_hosts`` lets extra host names through (e.g. ones mapped to 127.0.0.1).
     """
     allowed = tuple(allow_hosts)
 
     def handler(route: Any) -> None:
         url = route.request.url
-        if url.split("#", 1)[0] == HTMX_CDN_URL:
+        body = assets.get(url.split("#", 1)[0])
+        if body is not None:
             route.fulfill(
                 status=200,
-                body=htmx_bytes,
+                body=body,
                 headers={
                     "Content-Type": "application/javascript; charset=utf-8",
                     "Access-Control-Allow-Origin": "*",
