@@ -1,5 +1,6 @@
-"""J1 in a real browser, desktop (mouse) and phone (touch): e-mailed link → member key → application →
-hand-drawn signature → signed PDFs, read back with poppler and checked with `portal verify`."""
+"""J1 in a real browser, desktop (mouse) and phone (touch): e-mailed link → the ПЭП offer accepted → member
+key → application → hand-drawn signature → the personal-data consent by its own action → the package signed →
+signed PDFs, read back with poppler and checked with `portal verify`."""
 
 from __future__ import annotations
 
@@ -67,6 +68,20 @@ def draw_signature(page, touch: bool) -> None:
             page.mouse.up()
 
 
+def give_consent(page) -> None:
+    """«Дать согласие» on /cabinet/sign (the signature drawn, the key at hand): first without ticking the box —
+    refused at the box —, then ticked. The page stays, the drawing too."""
+    page.locator("#consent").scroll_into_view_if_needed()
+    expect(page.locator("#consent-box")).not_to_be_checked()
+    page.click("button:has-text('Дать согласие')")
+    expect(page.locator("#err-consent")).to_contain_text("Отметьте")
+    page.check("#consent-box")
+    page.click("button:has-text('Дать согласие')")
+    expect(page.locator("#consent-given")).to_contain_text("Согласие дано", timeout=60_000)  # a signed, sealed PDF
+    expect(page.locator("#sign-steps li").nth(1)).to_have_class("done")
+    assert page.url.split("#")[0].endswith("/cabinet/sign")
+
+
 @pytest.mark.parametrize("case_name", list(CASES))
 def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, case_name):
     case = CASES[case_name]
@@ -76,8 +91,29 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     page.goto(link)
     expect(page.locator("h1")).to_contain_text("Регистрация в ПК «ВОСХОД»")
 
-    # The member key: made in the browser, shown once, downloadable as a file.
+    # The ПЭП offer comes first: readable in full; until it is accepted no key can be made.
     page.fill("#email", case["email"])
+    create = page.locator("[data-action=create-key]")
+    expect(page.locator("#offer iframe.doc-frame")).to_be_visible()
+    offer_frame = page.frame_locator("#offer iframe.doc-frame")
+    expect(offer_frame.locator("body")).to_contain_text("простой электронной подписи")
+    expect(page.locator("#pep-offer")).not_to_be_checked()
+    expect(create).to_be_disabled()
+    expect(page.locator("#key-gate-hint")).to_be_visible()
+    create.click(force=True)  # a disabled button does nothing
+    expect(page.locator("[data-key-panel]")).to_be_hidden()
+    assert page.input_value("input[name=public_key]") == ""
+    # Posting without the offer (the browser's own checks bypassed) is refused at the field, the e-mail kept.
+    page.evaluate("document.querySelector('form.form').submit()")
+    expect(page.locator("#err-pep_offer")).to_contain_text("Примите условия оферты")
+    assert page.input_value("#email") == case["email"]
+    expect(create).to_be_disabled()
+    shot(page, f"join-offer-{case_name}")
+    page.check("#pep-offer")
+    expect(create).to_be_enabled()
+    expect(page.locator("#key-gate-hint")).to_be_hidden()
+
+    # The member key: made in the browser, shown once, downloadable as a file.
     page.click("text=Создать ключ пайщика")
     key_text = page.locator("#key-output").input_value()
     expect(page.locator("[data-action=create-key]")).to_be_hidden()  # one key, shown once
@@ -115,15 +151,28 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     page.click("text=Сохранить и перейти к подписанию")
     page.wait_for_url("**/cabinet/sign", wait_until="domcontentloaded")
 
-    # The signing screen: the four documents readable, the canvas refuses a blank signature.
-    expect(page.locator("iframe.doc-frame")).to_have_count(4)
+    # The signing screen: the consent and the two documents of the package readable, the canvas refuses a
+    # blank signature.
+    expect(page.locator("iframe.doc-frame")).to_have_count(3)
+    expect(page.locator("#consent iframe.doc-frame")).to_have_count(1)
     page.click("button:has-text('Подписать')")
     expect(page.locator(".signature-pad-error")).to_contain_text("Подпись не нарисована")
     draw_signature(page, case["touch"])
     shot(page, f"sign-{case_name}")
+    # The package cannot be signed before the consent.
+    page.click("button:has-text('Подписать')")
+    expect(page.locator("#sign-form [data-sign-error]")).to_contain_text("Сначала дайте согласие")
+    assert page.url.endswith("/cabinet/sign")
+    give_consent(page)
+    shot(page, f"sign-consent-given-{case_name}")
+    # The same drawing signs the package: nothing to draw again.
+    assert page.evaluate("(window.PortalSignature || window.SignaturePad).get('[data-signature-pad]').isEmpty()") is False
     page.click("button:has-text('Подписать')")
     page.wait_for_url("**/cabinet?signed=1")
+    # «Мои документы»: the accepted offer, the consent, the application, the user agreement.
     expect(page.locator(".documents li")).to_have_count(4)
+    expect(page.locator(".documents li").first).to_contain_text("простой электронной подписи")
+    expect(page.locator(".documents")).to_contain_text("Согласие на обработку персональных данных")
     shot(page, f"cabinet-{case_name}")
     assert page.evaluate("document.documentElement.scrollWidth") <= case["width"]
 
