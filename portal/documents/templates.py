@@ -456,7 +456,12 @@ _DIGIT_SPACE = re.compile(r"(?<=\d)[ \t]+(?=\d)")  # «1 000», «45 12 345678»
 _DASH_NBSP = re.compile(r"[ \t\r\n]+(?=[—–]\s)")  # a dash never starts a line
 # Five capitals or more: a shorter word is never hyphenated anyway (hyphenate-limit-chars: 5 2 2).
 _CAPS_WORD = re.compile(r"(?<![А-ЯЁA-Za-zа-яё\-])«?[А-ЯЁ]{5,}»?(?![А-ЯЁA-Za-zа-яё\-])")
+_DOUBLE_INITIAL = re.compile(r"(?<![А-ЯЁа-яёA-Za-z\-])[А-ЯЁA-Z]\.-[А-ЯЁA-Z]\.")  # «А.-В.» never splits at its hyphen
 _TAG = re.compile(r"(<[^>]*>)")
+
+
+def _keep_together(match: re.Match) -> str:
+    return f'<span class="nobr">{match.group(0)}</span>'
 
 
 def nbsp(text: str) -> str:
@@ -480,8 +485,8 @@ def typo(value: Any) -> Markup:
     """``nbsp`` over HTML (a filter, also ``{% filter typo %}…{% endfilter %}`` over a whole body).
 
     Plain values are escaped first; markup is changed only in its text, never inside tags.
-    Abbreviations of five or more capitals («ОГРНИП», «СНИЛС») are wrapped in
-    ``<span class="nobr">`` so that they are never hyphenated.
+    Abbreviations of five or more capitals («ОГРНИП», «СНИЛС») and the initials of a double
+    name («А.-В.») are wrapped in ``<span class="nobr">``: never hyphenated, never split.
     """
     if value is None:
         return Markup("")
@@ -489,7 +494,8 @@ def typo(value: Any) -> Markup:
     parts = _TAG.split(html)
     for index in range(0, len(parts), 2):  # even items are text, odd ones tags
         if parts[index]:
-            parts[index] = _CAPS_WORD.sub(r'<span class="nobr">\g<0></span>', nbsp(parts[index]))
+            text = _CAPS_WORD.sub(_keep_together, nbsp(parts[index]))
+            parts[index] = _DOUBLE_INITIAL.sub(_keep_together, text)
     return Markup("".join(parts))
 
 

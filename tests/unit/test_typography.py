@@ -75,6 +75,12 @@ def test_typo_keeps_long_capital_abbreviations_unhyphenated():
     assert "<span" not in result.split("«ВОСХОД»")[1]  # four letters and less are never hyphenated anyway
 
 
+def test_typo_keeps_double_initials_on_one_line():
+    result = typo("Петрова А.-В. П. и Бонч-Бруевич В. Д.")
+    assert f'Петрова{NBSP}<span class="nobr">А.-В.</span>{NBSP}П.' in result
+    assert "Бонч-Бруевич" in result and result.count("<span") == 1
+
+
 def test_name_and_nobr_wrap_escaped_text():
     assert name("Иванов & <b>") == Markup('<span class="name">Иванов &amp; &lt;b&gt;</span>')
     assert nobr("ОГРНИП") == Markup('<span class="nobr">ОГРНИП</span>')
