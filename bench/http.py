@@ -236,7 +236,7 @@ async def sign_up_member(client, settings) -> None:
     """The joining journey: connect request, registration link, member key, application, signed package."""
     import hashlib
 
-    from portal.applications.service import JOIN_PACKAGE
+    from portal.applications.service import CONSENT, JOIN_PACKAGE
     from portal.connect import service as connect
     from tests.factories import ORG_APPLICATION, MemberKey, form_value, signature_png
 
@@ -249,14 +249,26 @@ async def sign_up_member(client, settings) -> None:
     [request] = await connect.list_requests("new")
     token = await connect.send_registration_link(settings, request["id"], {"id": 0, "email": STAFF_EMAIL})
     key = MemberKey()
-    r = await post_form(client, f"/join/{token}", {"email": email, "public_key": key.public_b64,
-                                                   "key_proof": key.proof(email), "saved": "on"})
+    r = await client.get(f"/join/{token}")
+    r = await post_form(client, f"/join/{token}", {"email": email, "pep_offer": "on",
+                                                   "offer_sha256": form_value(r.text, "offer_sha256"),
+                                                   "public_key": key.public_b64, "key_proof": key.proof(email),
+                                                   "saved": "on"})
     expect(r, 303, "POST /join/{token}")
     expect(await post_form(client, "/cabinet/application", ORG_APPLICATION), 303, "POST /cabinet/application")
-    r = await client.get("/cabinet/sign")
-    expect(r, 200, "GET /cabinet/sign")
     png = signature_png()
     image_hash = hashlib.sha256(png).hexdigest()
+    # The personal-data consent, its own act before the package.
+    r = await client.get("/cabinet/sign")
+    expect(r, 200, "GET /cabinet/sign")
+    consent_hash = form_value(r.text, f"hash_{CONSENT}")
+    r = await post_form(client, "/cabinet/consent", {
+        "nonce": form_value(r.text, "nonce"), "consent": "on", f"hash_{CONSENT}": consent_hash,
+        f"sig_{CONSENT}": key.sign(f"coopdoc:v1:{consent_hash}:{image_hash}")},
+        files={"signature_png": ("signature.png", png, "image/png")})
+    expect(r, 303, "POST /cabinet/consent")
+    r = await client.get("/cabinet/sign")
+    expect(r, 200, "GET /cabinet/sign")
     fields = {"nonce": form_value(r.text, "nonce")}
     for template_id in JOIN_PACKAGE:
         document_hash = form_value(r.text, f"hash_{template_id}")
