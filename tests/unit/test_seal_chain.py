@@ -379,3 +379,14 @@ def test_serve_warns_about_an_operator_certificate_that_cannot_issue(world, tmp_
     legacy = identity_of(key, make_certificate(OPERATOR, key))
     warning = seal_warning(legacy)
     assert warning and "не может" in warning and "PORTAL_SEAL_SHA256" in warning
+
+
+@pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils missing")
+def test_other_readers_see_the_cooperative_seal(world, tmp_path):
+    """poppler reads the chained seal as a valid signature over the whole file, signed by the cooperative."""
+    path = tmp_path / "cooperative.pdf"
+    path.write_bytes(world["sealed"])
+    info = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=True).stdout
+    assert len(re.findall(r"^Signature #\d+:", info, flags=re.M)) == 1
+    assert f"Common Name: {world['cooperative'].subject_name}" in info
+    assert "Total document signed" in info and "Signature is Valid" in info
