@@ -635,3 +635,17 @@ def test_pep_offer_pdf(accepted, tmp_path):
     assert "ОФЕРТА" in text and "https://voskhod.coop" in text
     assert ("24.11.2026 21:15:07 МСК" in text) is accepted
     assert "ЛИСТ ПОДПИСЕЙ" not in text
+
+
+def test_a_long_name_without_hyphens_wraps_inside_its_column():
+    """A 45-letter surname with no space or hyphen still stays inside the name column (never cut)."""
+    context = sample_context("individual")
+    context["data"]["last_name"] = "Константинопольскаяпреображенскаяоболенская"
+    boxes = _layout_boxes(render.render_html("pd_consent", context, inline_css=False))
+    cell = boxes["name"][0]
+    lines = [line for line in cell.descendants() if type(line).__name__ == "LineBox"]
+    assert len(lines) >= 2
+    for line in lines:
+        assert line.position_x + line.width <= cell.content_box_x() + cell.width + 0.5
+    printed = "".join(box.text for box in cell.descendants() if hasattr(box, "text") and isinstance(box.text, str))
+    assert "Константинопольскаяпреображенскаяоболенская" in printed.replace("\u00a0", " ")
