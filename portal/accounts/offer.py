@@ -41,6 +41,12 @@ def current_offer() -> TemplateInfo:
     return get_template(OFFER_TEMPLATE)
 
 
+def offer_title(acceptance: dict | None) -> str:
+    """The offer's title as accepted (or the current one)."""
+    version = acceptance["template_version"] if acceptance else None
+    return get_template(OFFER_TEMPLATE, version).title
+
+
 def offer_context(cooperative: dict) -> dict[str, Any]:
     """What the offer is rendered with before anyone accepted it."""
     return {"cooperative": cooperative_context(cooperative)}

@@ -30,7 +30,7 @@ class StaffApplicationsController(Controller):
         if view is None:
             raise PageError(status_code=404, detail="Такого заявления нет.")
         context = {"application": view.application, "member": view.member, "rows": view.rows,
-                   "documents": view.documents, "signatures": view.signatures,
+                   "documents": view.documents, "signatures": view.signatures, "acceptance": view.acceptance,
                    "labels": service.STAFF_STATUS_LABELS, "types": forms.APPLICANT_TYPES}
         return render(request, "applications/staff_detail.html", context)
 

@@ -359,6 +359,12 @@ class StaffView:
     rows: list[tuple[str, str]]  # (label, value as a person reads it)
     documents: list[dict]
     signatures: dict[int, list[dict]]
+    acceptance: dict | None = None  # the member's acceptance of the ПЭП offer
+
+
+def _staff_label(field: forms.Field) -> str:
+    """A field's label where staff read it without the form's headings: the passports and the decision named."""
+    return f"{field.section}: {field.label}" if field.section.startswith(("Паспорт", "Решение")) else field.label
 
 
 async def view_for_staff(application_id: int) -> StaffView | None:
@@ -368,8 +374,8 @@ async def view_for_staff(application_id: int) -> StaffView | None:
         return None
     member = await Member.select().where(Member.id == application["member"]).first()
     draft = draft_of(application)
-    rows = [(f.label, f.shown(draft[f.name])) for f in forms.fields_for(application["applicant_type"])
+    rows = [(_staff_label(f), f.shown(draft[f.name])) for f in forms.fields_for(application["applicant_type"])
             if draft.get(f.name) and f.applies(draft)]
     documents = await store.documents_of(member["id"])
     signatures = await store.signatures_by_document([d["id"] for d in documents])
-    return StaffView(application, member, rows, documents, signatures)
+    return StaffView(application, member, rows, documents, signatures, await offer.acceptance_of(member["id"]))

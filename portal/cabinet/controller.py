@@ -55,13 +55,14 @@ class CabinetController(Controller):
         application = await service.get_or_create(member)
         step = current_step(application)
         keys = [k for k, _ in STEPS]
+        acceptance = await offer.acceptance_of(member["id"])
         represents = member["display_name"] or forms.display_name(application["applicant_type"],
                                                                   service.draft_of(application))
         context = {"member": member, "application": application, "steps": STEPS, "step": step,
                    "represents": represents, "applicant_type_label": forms.APPLICANT_TYPES.get(
                        application["applicant_type"], ""),
                    "step_index": keys.index(step), "documents": await store.documents_of(member["id"]),
-                   "acceptance": await offer.acceptance_of(member["id"]), "offer_title": offer.current_offer().title,
+                   "acceptance": acceptance, "offer_title": offer.offer_title(acceptance),
                    "key_replaced": request.query_params.get("key") == "replaced"}
         return render(request, "cabinet/index.html", context)
 

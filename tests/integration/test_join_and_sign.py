@@ -466,7 +466,11 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     r = await client.get(f"/staff/applications/{app_id}")
     ids = re.findall(r'/staff/documents/(\d+)"', r.text)
     assert len(ids) == 3 and "Иванова Мария Петровна" in r.text  # the consent, the application, the user agreement
-    assert "ГУ МВД России по г. Москве" in r.text and "общее собрание пайщиков" in r.text  # the new fields
+    # The new fields, named with their group; the acceptance of the offer.
+    assert "<dt>Паспорт представителя: Кем выдан</dt><dd>ГУ МВД России по г. Москве</dd>" in r.text
+    assert "<dt>Решение о вступлении в ПК «ВОСХОД»: Дата решения</dt><dd>20.11.2025</dd>" in r.text
+    assert "общее собрание пайщиков" in r.text
+    assert "принята" in r.text.split('id="pep-acceptance">')[1].split("</dd>")[0]
     # Values in words, not codes: «Устав», «да», not «charter», «on».
     props = r.text.split('class="props"')[1].split("</dl>")[0]
     assert "<dd>Устав</dd>" in props and "<dd>да</dd>" in props
