@@ -31,6 +31,8 @@ from portal.static import static_files
 from portal.web import (
     HTMX_SRI,
     HTMX_URL,
+    SIGNATURE_PAD_SRI,
+    SIGNATURE_PAD_URL,
     LoginRequired,
     http_exception_handler,
     internal_error_handler,
@@ -74,6 +76,8 @@ def _template_engine(settings: Settings) -> JinjaTemplateEngine:
     env.globals.update(
         htmx_url=HTMX_URL,
         htmx_sri=HTMX_SRI,
+        signature_pad_url=SIGNATURE_PAD_URL,
+        signature_pad_sri=SIGNATURE_PAD_SRI,
         operator_name=settings.operator.name_short,
         operator_short=settings.operator.name_short,
         dev_mode=not settings.production,

@@ -1,6 +1,12 @@
-/* Signature pad: a hand-drawn signature (finger, pen, trackpad, mouse) exported as a PNG.
+/* The member's hand-drawn signature (finger, pen, mouse), checked and exported as a PNG.
  *
- * Markup (server templates):
+ * The drawing itself is done by the signature_pad library (https://github.com/szimek/signature_pad,
+ * global `SignaturePad`), loaded before this file from the CDN with SRI: SIGNATURE_PAD_URL in
+ * portal/web.py. This thin wrapper adds what the portal needs around it: the buttons, the checks
+ * the server makes (in Russian), a drawing that survives resizing, and a PNG of a fixed size that
+ * carries nothing but the pixels.
+ *
+ * Markup (server templates; missing parts are created here):
  *   <div class="signature-pad" data-signature-pad>
  *     <div class="signature-pad-surface">
  *       <canvas role="img" aria-label="Поле для подписи"></canvas>
@@ -11,59 +17,62 @@
  *     </div>
  *     <p class="signature-pad-error" role="alert" hidden></p>
  *   </div>
- * Missing parts (surface, canvas, buttons, error element) are created by the script.
  *
- * API: window.SignaturePad.get(element) → instance (element: the root or anything inside it):
- *   isEmpty(), validate() → null | Russian message (also shown in the error element),
- *   toPNGBlob() → Promise<Blob> (1200×400 transparent PNG: only the chunks that carry the
- *   pixels, IHDR/IDAT/IEND — the server refuses anything else in the image), clear(), undo(),
- *   strokes() → [[{x, y}, …], …] in a 600×200 logical coordinate space.
- * Every change dispatches a bubbling `signature:change` CustomEvent on the root element,
- * detail: {strokes: <number of strokes>, empty: <boolean>, reason: "stroke"|"undo"|"clear"}.
+ * API, window.PortalSignature:
+ *   get(element | selector) → pad or null: the pad of that root [data-signature-pad], or of the
+ *     root around or inside the element; made on first use.
+ *   init(node) — makes the pads in node (done on page load and on every htmx:load).
+ *   messages — the Russian messages {blank, line, filled, unavailable}.
+ * A pad:
+ *   isEmpty() → boolean;
+ *   validate() → null, or the message it also shows under the field: nothing drawn, a dot or a
+ *     single straight line, a filled shape (the same checks as validate_signature_png in
+ *     portal/documents/signing.py, a little stricter, made on the pixels of the PNG);
+ *   toPNGBlob() → Promise<Blob>: 1200×400 px, transparent, dark ink, whatever the screen; only the
+ *     PNG chunks that carry the pixels (IHDR, PLTE, IDAT, IEND) — the server refuses anything else;
+ *   undo() — removes the last stroke; clear() — removes them all;
+ *   strokes() → [[{x, y}, …], …] in a 600×200 logical space;
+ *   destroy() — detaches it (htmx does it before swapping the element out).
+ * Every change dispatches a bubbling `signature:change` CustomEvent on the root,
+ * detail: {strokes: <number of strokes>, empty: <boolean>, reason: "stroke" | "undo" | "clear"}.
  *
- * No inline scripts, no eval: works under CSP `script-src 'self'`.
+ * No inline scripts, no eval: works under CSP `script-src 'self' https://cdn.jsdelivr.net`.
  */
 (function () {
   "use strict";
 
-  if (window.SignaturePad && window.SignaturePad.__signaturePad) return; // loaded twice
+  if (window.PortalSignature) return; // loaded twice
 
-  /* Logical drawing space (aspect 3:1); the export is this size × EXPORT_SCALE. */
-  var LOGICAL_W = 600;
+  var LOGICAL_W = 600; // the logical drawing space (3:1), as the CSS draws the field
   var LOGICAL_H = 200;
-  var EXPORT_SCALE = 2; // 1200×400 px: far below 2000×1000 and 200 KB
-  var LINE_WIDTH_CSS = 2.5; // on screen, CSS px
-  var LINE_WIDTH_LOGICAL = 2.5; // in the exported image, logical px (×EXPORT_SCALE)
+  var EXPORT_SCALE = 2; // the PNG is 1200×400 px: far below the server's 2000×1000 px and 200 KB
   var INK = "#14213d";
-  var MIN_STEP_CSS = 0.75; // ignore pointer moves shorter than this
+  // Half the line's width in CSS px on screen (logical px in the PNG): thinner when the pen is fast.
+  var PEN = { minWidth: 0.75, maxWidth: 2, throttle: 0, minDistance: 2, penColor: INK };
 
-  /* Validation, mirroring portal/documents/signing.py (validate_signature_png): the server
-   * analyses the ink of the PNG, cropped to its bounding box and reduced to ≤ 500 px, and
-   * refuses a dot or a straight line (principal axes of the ink). The same test runs here on
-   * the ink the strokes will make, with a ~10 % margin so that what passes here also passes
-   * on the server. */
-  var ANALYSIS_MAX_SIDE = 500;
+  // The server's checks (portal/documents/signing.py), with a margin of about 10 % so that what
+  // passes here also passes there.
+  var INK_LUMA = 200; // a pixel composited on white darker than this is ink
+  var ANALYSIS_MAX_SIDE = 500; // the ink is analysed on its bounding box reduced to ≤ this
+  var MIN_INK = 12; // fewer ink cells: a dot
+  var MIN_EXTENT = 9; // server 8: ink shorter than this (analysis px) is a dot
   var LINE_RATIO = 0.066; // server 0.06: spread across the main axis / along it (std. dev.)
   var LINE_HALF_WIDTH = 3.5; // server 3: 98 % of the ink within ± this (analysis px) of the axis
-  var MIN_EXTENT = 9; // server 8: ink shorter than this (analysis px) is a dot
-  var MIN_BOX = 6; // logical px: strokes inside a box this small on both sides are a dot
-  var INK_LUMA = 200; // server: a pixel composited on white darker than this is ink
   var MAX_INK_SHARE = 0.45; // server 0.5: ink covering more of its bounding box is a filled shape
 
   var MESSAGES = {
-    blank: "Подпись не нарисована: поле для подписи пустое — распишитесь в нём.",  // the server says the same
+    blank: "Подпись не нарисована: поле для подписи пустое — распишитесь в нём.", // as the server says
     line: "Подпись не может быть одной прямой линией — распишитесь так, как на бумаге.",
-    filled: "Подпись не может быть закрашенной фигурой — распишитесь так, как на бумаге."
+    filled: "Подпись не может быть закрашенной фигурой — распишитесь так, как на бумаге.",
+    unavailable: "Поле для подписи не загрузилось. Обновите страницу и распишитесь снова."
   };
 
-  /* The PNG chunks that carry the pixels. The browser signs the SHA-256 of the PNG it uploads
-   * and the server keeps exactly those bytes (portal/documents/signing.py explains why), so the
-   * image is cleaned here, before hashing: a browser may add colour or metadata chunks. */
+  // The browser signs the SHA-256 of the PNG it uploads and the server keeps exactly those bytes,
+  // so the image is cleaned here, before hashing: a browser may add colour or metadata chunks.
   var PIXEL_CHUNKS = ["IHDR", "PLTE", "IDAT", "IEND"];
 
   var instances = new WeakMap(); // root element → Pad
-  var live = new Set(); // connected pads (for resize / devicePixelRatio changes)
-
+  var live = new Set(); // pads on the page, resized with it
   var resizeObserver = typeof ResizeObserver === "function"
     ? new ResizeObserver(function (entries) {
         entries.forEach(function (entry) {
@@ -73,198 +82,90 @@
       })
     : null;
 
-  function el(tag, className, attrs) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (attrs) Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    return node;
-  }
+  /* ---- the strokes, the image and its checks ---- */
 
-  function dist(a, b) {
-    return Math.hypot(a.x - b.x, a.y - b.y);
-  }
-
-  /* Smooth stroke: quadratic curves through the midpoints, the raw points as controls. */
-  function tracePath(ctx, pts) {
-    var n = pts.length;
-    ctx.beginPath();
-    ctx.moveTo(pts[0].x, pts[0].y);
-    if (n === 2) {
-      ctx.lineTo(pts[1].x, pts[1].y);
-    } else {
-      for (var i = 1; i < n - 1; i++) {
-        var mx = (pts[i].x + pts[i + 1].x) / 2;
-        var my = (pts[i].y + pts[i + 1].y) / 2;
-        ctx.quadraticCurveTo(pts[i].x, pts[i].y, mx, my);
-      }
-      ctx.lineTo(pts[n - 1].x, pts[n - 1].y);
-    }
-    ctx.stroke();
-  }
-
-  function drawDot(ctx, p, width) {
-    ctx.beginPath();
-    ctx.arc(p.x, p.y, width / 2, 0, Math.PI * 2);
-    ctx.fill();
-  }
-
-  function drawStrokes(ctx, strokes, width) {
-    ctx.lineWidth = width;
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.strokeStyle = INK;
-    ctx.fillStyle = INK;
-    strokes.forEach(function (pts) {
-      if (pts.length === 1) drawDot(ctx, pts[0], width);
-      else if (pts.length > 1) tracePath(ctx, pts);
-    });
-  }
-
-  /* Points along the drawn (smoothed) strokes at ~1 logical px spacing, like ink pixels. */
-  function sampleQuad(out, a, c, b) {
-    var steps = Math.max(1, Math.ceil(2 * (dist(a, c) + dist(c, b)))); // ≤ 0.5 px apart
-    for (var s = 1; s <= steps; s++) {
-      var t = s / steps, u = 1 - t;
-      out.push({
-        x: u * u * a.x + 2 * u * t * c.x + t * t * b.x,
-        y: u * u * a.y + 2 * u * t * c.y + t * t * b.y
+  /* Copies of the library's strokes with every distance × k (and the line widths of `options`).
+   * The times are stretched alike: the speed of the pen, which sets the width of the line, stays. */
+  function scaled(groups, k, options) {
+    return groups.map(function (group) {
+      var t0 = group.points[0].time;
+      return Object.assign({}, group, options, {
+        points: group.points.map(function (p) {
+          return { x: p.x * k, y: p.y * k, pressure: p.pressure, time: t0 + (p.time - t0) * k };
+        })
       });
-    }
+    });
   }
 
-  function samplePoints(strokes) {
-    var out = [];
-    strokes.forEach(function (pts) {
-      var n = pts.length;
-      out.push(pts[0]);
-      if (n === 2) {
-        sampleQuad(out, pts[0], pts[0], pts[1]);
-      } else if (n > 2) { // same path as tracePath()
-        var from = pts[0];
-        for (var i = 1; i < n - 1; i++) {
-          var mid = { x: (pts[i].x + pts[i + 1].x) / 2, y: (pts[i].y + pts[i + 1].y) / 2 };
-          sampleQuad(out, from, pts[i], mid);
-          from = mid;
-        }
-        sampleQuad(out, from, from, pts[n - 1]);
-      }
-    });
-    return out;
-  }
-
-  /* Principal-axis test. Like the server, it looks at the set of "ink cells": the smoothed
-   * strokes with their width, on the grid the server analyses (export px, ink box reduced to
-   * ≤ 500 px). Returns {line: true|false, ratio, band, extent}; line = a dot or a straight line. */
-  function analyse(strokes) {
-    var pts = samplePoints(strokes);
-    var result = { line: true, ratio: 0, band: 0, extent: 0 };
-    if (!pts.length) return result;
-    var minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-    pts.forEach(function (p) {
-      if (p.x < minX) minX = p.x;
-      if (p.x > maxX) maxX = p.x;
-      if (p.y < minY) minY = p.y;
-      if (p.y > maxY) maxY = p.y;
-    });
-    if (maxX - minX < MIN_BOX && maxY - minY < MIN_BOX) return result; // tiny bounding box
-
-    // Logical px → analysis px; the ink box is clipped to the image like the exported ink.
-    var half = LINE_WIDTH_LOGICAL / 2;
-    var ox = Math.max(0, minX - half), oy = Math.max(0, minY - half);
-    var inkSide = Math.max(Math.min(LOGICAL_W, maxX + half) - ox, Math.min(LOGICAL_H, maxY + half) - oy);
-    var k = EXPORT_SCALE / Math.max(1, Math.ceil(inkSide * EXPORT_SCALE / ANALYSIS_MAX_SIDE));
-    var r = half * k, maxCX = (LOGICAL_W - ox) * k, maxCY = (LOGICAL_H - oy) * k;
-    var seen = new Set(), cells = [];
-    pts.forEach(function (p) {
-      var ax = (p.x - ox) * k, ay = (p.y - oy) * k;
-      for (var cx = Math.floor(ax - r); cx <= Math.floor(ax + r); cx++) {
-        if (cx < 0 || cx >= maxCX) continue;
-        for (var cy = Math.floor(ay - r); cy <= Math.floor(ay + r); cy++) {
-          if (cy < 0 || cy >= maxCY) continue;
-          // Ink if the stroke covers some export pixel of the cell (its part inside the image).
-          var dx = Math.max(cx - ax, 0, ax - Math.min(cx + 1, maxCX));
-          var dy = Math.max(cy - ay, 0, ay - Math.min(cy + 1, maxCY));
-          if (Math.hypot(dx, dy) > r - k / 5) continue;
-          var key = cx * 8192 + cy;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          cells.push([cx, cy]);
-        }
-      }
-    });
-    if (cells.length < 2) return result;
-    var n = cells.length, mx = 0, my = 0;
-    cells.forEach(function (c) { mx += c[0]; my += c[1]; });
-    mx /= n; my /= n;
-    var sxx = 0, syy = 0, sxy = 0;
-    cells.forEach(function (c) {
-      var dx = c[0] - mx, dy = c[1] - my;
-      sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
-    });
-    sxx /= n; syy /= n; sxy /= n;
-    var mid = (sxx + syy) / 2;
-    var root = Math.sqrt(Math.max(0, Math.pow((sxx - syy) / 2, 2) + sxy * sxy));
-    var major = mid + root;
-    var minor = Math.max(0, mid - root);
-    if (major <= 0) return result;
-    result.extent = Math.sqrt(major) * Math.sqrt(12); // length along the main axis
-    result.ratio = Math.sqrt(minor) / Math.sqrt(major); // spread across it / along it
-
-    // Unit vector across the principal axis; 98 % of the ink lies within ±band of the axis.
-    var nx, ny;
-    if (sxy === 0) {
-      if (sxx >= syy) { nx = 0; ny = 1; } else { nx = 1; ny = 0; }
-    } else {
-      var ex = major - syy, ey = sxy, norm = Math.hypot(ex, ey);
-      nx = -ey / norm; ny = ex / norm;
-    }
-    var d = cells.map(function (c) { return Math.abs((c[0] - mx) * nx + (c[1] - my) * ny); });
-    d.sort(function (a, b) { return a - b; });
-    result.band = d[Math.floor(0.98 * (n - 1))];
-    result.line = result.extent < MIN_EXTENT || result.ratio < LINE_RATIO ||
-      result.band <= LINE_HALF_WIDTH;
-    return result;
-  }
-
-  /* The strokes as exported: 1200×400 px, transparent, dark ink. */
-  function renderExport(strokes) {
+  /* The strokes drawn by the library on a 1200×400 canvas. */
+  function render(groups, cssWidth) {
     var out = document.createElement("canvas");
     out.width = LOGICAL_W * EXPORT_SCALE;
     out.height = LOGICAL_H * EXPORT_SCALE;
-    var ctx = out.getContext("2d");
-    ctx.setTransform(EXPORT_SCALE, 0, 0, EXPORT_SCALE, 0, 0);
-    drawStrokes(ctx, strokes, LINE_WIDTH_LOGICAL);
+    var painter = new window.SignaturePad(out, PEN);
+    painter.off();
+    painter.fromData(scaled(groups, out.width / cssWidth, {
+      minWidth: PEN.minWidth * EXPORT_SCALE, maxWidth: PEN.maxWidth * EXPORT_SCALE, dotSize: 0
+    }));
     return out;
   }
 
-  /* Share of the ink's bounding box covered by ink in the exported image, as the server
-   * measures it (each pixel composited on white, luminance below INK_LUMA). */
-  function inkShare(strokes) {
-    var out = renderExport(strokes);
-    var w = out.width, h = out.height;
-    var px = out.getContext("2d").getImageData(0, 0, w, h).data;
-    var ink = 0, minX = w, minY = h, maxX = -1, maxY = -1;
-    for (var y = 0; y < h; y++) {
-      for (var x = 0; x < w; x++) {
-        var i = (y * w + x) * 4, a = px[i + 3] / 255;
-        var luma = (0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2]) * a + 255 * (1 - a);
-        if (luma >= INK_LUMA) continue;
-        ink++;
-        if (x < minX) minX = x;
-        if (x > maxX) maxX = x;
-        if (y < minY) minY = y;
-        if (y > maxY) maxY = y;
-      }
+  /* What is wrong with the image: "line" (a dot or a straight line), "filled" or null. The same
+   * analysis as the server's: ink mask, its share of the bounding box, principal axes of the ink
+   * cells on the box reduced to ≤ ANALYSIS_MAX_SIDE px (a cell with any ink counts). */
+  function problem(canvas) {
+    var w = canvas.width, h = canvas.height;
+    var px = canvas.getContext("2d").getImageData(0, 0, w, h).data;
+    var ink = [], x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (var i = 0; i < w * h; i++) {
+      var a = px[4 * i + 3] / 255;
+      var luma = (0.299 * px[4 * i] + 0.587 * px[4 * i + 1] + 0.114 * px[4 * i + 2]) * a + 255 * (1 - a);
+      if (luma >= INK_LUMA) continue;
+      var x = i % w, y = (i - x) / w;
+      ink.push(x, y);
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y); y1 = Math.max(y1, y);
     }
-    return ink ? ink / ((maxX - minX + 1) * (maxY - minY + 1)) : 0;
+    if (!ink.length) return "line";
+    var bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    var factor = Math.max(1, Math.ceil(Math.max(bw, bh) / ANALYSIS_MAX_SIDE));
+    var cw = Math.max(1, Math.floor(bw / factor)), ch = Math.max(1, Math.floor(bh / factor));
+    var cells = new Set();
+    for (var j = 0; j < ink.length; j += 2) {
+      cells.add(Math.floor((ink[j] - x0) * cw / bw) + cw * Math.floor((ink[j + 1] - y0) * ch / bh));
+    }
+    var pts = Array.from(cells, function (c) { return [c % cw, Math.floor(c / cw)]; });
+    var n = pts.length;
+    if (n < MIN_INK) return "line";
+    var mx = 0, my = 0, sxx = 0, syy = 0, sxy = 0;
+    pts.forEach(function (p) { mx += p[0] / n; my += p[1] / n; });
+    pts.forEach(function (p) {
+      sxx += (p[0] - mx) * (p[0] - mx) / n;
+      syy += (p[1] - my) * (p[1] - my) / n;
+      sxy += (p[0] - mx) * (p[1] - my) / n;
+    });
+    var root = Math.sqrt(Math.pow((sxx - syy) / 2, 2) + sxy * sxy);
+    var major = (sxx + syy) / 2 + root, minor = Math.max(0, (sxx + syy) / 2 - root);
+    if (Math.sqrt(major * 12) < MIN_EXTENT) return "line";
+    var nx = 0, ny = 1; // across the principal axis
+    if (sxy !== 0) {
+      var norm = Math.hypot(major - syy, sxy);
+      nx = -sxy / norm; ny = (major - syy) / norm;
+    } else if (syy > sxx) {
+      nx = 1; ny = 0;
+    }
+    var d = pts.map(function (p) { return Math.abs((p[0] - mx) * nx + (p[1] - my) * ny); });
+    d.sort(function (a, b) { return a - b; });
+    if (Math.sqrt(minor / major) < LINE_RATIO || d[Math.floor(0.98 * (n - 1))] <= LINE_HALF_WIDTH) return "line";
+    return ink.length / 2 / (bw * bh) > MAX_INK_SHARE ? "filled" : null;
   }
 
-  /* The PNG with only the chunks in PIXEL_CHUNKS, up to IEND (chunk CRCs stay valid). */
+  /* The PNG with only the chunks in PIXEL_CHUNKS, up to IEND (the chunks' CRCs stay valid). */
   function pixelChunksOnly(buffer) {
     var bytes = new Uint8Array(buffer), view = new DataView(buffer);
     var parts = [bytes.subarray(0, 8)], pos = 8;
     while (pos + 12 <= bytes.length) {
-      var type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
+      var type = String.fromCharCode.apply(null, bytes.subarray(pos + 4, pos + 8));
       var end = pos + 12 + view.getUint32(pos);
       if (PIXEL_CHUNKS.indexOf(type) >= 0) parts.push(bytes.subarray(pos, end));
       pos = end;
@@ -273,202 +174,86 @@
     return new Blob(parts, { type: "image/png" });
   }
 
+  /* ---- one pad ---- */
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    node.className = className;
+    if (text) node.textContent = text;
+    return node;
+  }
+
   function Pad(root) {
+    var self = this;
     this.root = root;
-    this._strokes = [];
-    this._active = null; // {id, points}
-    this._cssW = 0;
-    this._cssH = 0;
-    this._dpr = 1;
     this._build();
-    this._bind();
+    this._cssWidth = 0; // the strokes are kept in the canvas's CSS px at this width
+    this._drawing = false;
+    this._lib = window.SignaturePad ? new window.SignaturePad(this.canvas, PEN) : null;
+    if (!this._lib) {
+      this._showError(MESSAGES.unavailable);
+      return;
+    }
+    this._lib.addEventListener("beginStroke", function () { self._drawing = true; self._hideError(); });
+    this._lib.addEventListener("endStroke", function () {
+      self._drawing = false;
+      self._resize(); // if the field changed size during the stroke
+      self._changed("stroke");
+    });
+    this._onClick = function (e) {
+      var button = e.target.closest("[data-action]");
+      if (!button || !root.contains(button)) return;
+      if (button.dataset.action === "undo") self.undo();
+      if (button.dataset.action === "clear") self.clear();
+    };
+    root.addEventListener("click", this._onClick);
+    if (resizeObserver) resizeObserver.observe(this.surface);
+    live.add(this);
     this._resize();
-    root.classList.add("is-empty");
   }
 
   Pad.prototype._build = function () {
     var root = this.root;
-    var canvas = root.querySelector("canvas");
     var surface = root.querySelector(".signature-pad-surface");
-    if (!surface) {
-      surface = el("div", "signature-pad-surface");
-      if (canvas) canvas.parentNode.insertBefore(surface, canvas);
-      else root.insertBefore(surface, root.firstChild);
-    }
-    if (!canvas) canvas = el("canvas");
+    var canvas = root.querySelector("canvas") || el("canvas", "");
+    if (!surface) root.insertBefore(surface = el("div", "signature-pad-surface"), root.firstChild);
     if (canvas.parentNode !== surface) surface.appendChild(canvas);
-    if (!canvas.hasAttribute("aria-label")) canvas.setAttribute("aria-label", "Поле для подписи");
     if (!canvas.hasAttribute("role")) canvas.setAttribute("role", "img");
-    canvas.style.touchAction = "none"; // also in the CSS: a finger draws instead of scrolling
-
+    if (!canvas.hasAttribute("aria-label")) canvas.setAttribute("aria-label", "Поле для подписи");
     var actions = root.querySelector(".signature-pad-actions");
-    var needUndo = !root.querySelector('[data-action="undo"]');
-    var needClear = !root.querySelector('[data-action="clear"]');
-    if ((needUndo || needClear) && !actions) {
-      actions = el("div", "signature-pad-actions");
-      surface.parentNode.insertBefore(actions, surface.nextSibling);
-    }
-    if (needUndo) {
-      var undo = el("button", "button secondary", { type: "button", "data-action": "undo" });
-      undo.textContent = "Отменить штрих";
-      actions.appendChild(undo);
-    }
-    if (needClear) {
-      var clear = el("button", "button secondary", { type: "button", "data-action": "clear" });
-      clear.textContent = "Очистить";
-      actions.appendChild(clear);
-    }
-    root.querySelectorAll("button[data-action]").forEach(function (b) {
-      if (!b.hasAttribute("type")) b.type = "button"; // never submit the surrounding form
+    if (!actions) surface.after(actions = el("div", "signature-pad-actions"));
+    [["undo", "Отменить штрих"], ["clear", "Очистить"]].forEach(function (b) {
+      if (root.querySelector('[data-action="' + b[0] + '"]')) return;
+      var button = el("button", "button secondary", b[1]);
+      button.dataset.action = b[0];
+      actions.appendChild(button);
     });
-
+    root.querySelectorAll("button[data-action]").forEach(function (b) { b.type = "button"; });
     var error = root.querySelector(".signature-pad-error");
-    if (!error) {
-      error = el("p", "signature-pad-error", { role: "alert" });
-      error.hidden = true;
-      root.appendChild(error);
-    }
+    if (!error) root.appendChild(error = el("p", "signature-pad-error"));
+    error.setAttribute("role", "alert");
     if (!error.id) error.id = "signature-pad-error-" + Math.random().toString(36).slice(2, 10);
-    var described = (canvas.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
-    if (described.indexOf(error.id) < 0) described.push(error.id);
-    canvas.setAttribute("aria-describedby", described.join(" "));
-
+    canvas.setAttribute("aria-describedby", error.id);
     this.canvas = canvas;
     this.surface = surface;
     this.errorEl = error;
-    this.ctx = canvas.getContext("2d");
   };
 
-  Pad.prototype._bind = function () {
-    var self = this, canvas = this.canvas;
-    this._onDown = function (e) { self._pointerDown(e); };
-    this._onMove = function (e) { self._pointerMove(e); };
-    this._onUp = function (e) { self._pointerUp(e); };
-    this._onTouch = function (e) { if (e.cancelable) e.preventDefault(); };
-    this._onClick = function (e) {
-      var button = e.target.closest("[data-action]");
-      if (!button || !self.root.contains(button)) return;
-      var action = button.getAttribute("data-action");
-      if (action === "undo") { e.preventDefault(); self.undo(); }
-      else if (action === "clear") { e.preventDefault(); self.clear(); }
-    };
-    canvas.addEventListener("pointerdown", this._onDown);
-    canvas.addEventListener("pointermove", this._onMove);
-    canvas.addEventListener("pointerup", this._onUp);
-    canvas.addEventListener("pointercancel", this._onUp);
-    canvas.addEventListener("lostpointercapture", this._onUp);
-    // Older iOS: make sure the page does not scroll or zoom under the finger.
-    canvas.addEventListener("touchstart", this._onTouch, { passive: false });
-    canvas.addEventListener("touchmove", this._onTouch, { passive: false });
-    this.root.addEventListener("click", this._onClick);
-    if (resizeObserver) resizeObserver.observe(this.surface);
-    live.add(this);
-  };
-
-  /* Pointer position in logical coordinates (clamped to the pad). */
-  Pad.prototype._point = function (e, rect) {
-    var x = (e.clientX - rect.left) / rect.width * LOGICAL_W;
-    var y = (e.clientY - rect.top) / rect.height * LOGICAL_H;
-    return {
-      x: Math.round(Math.min(LOGICAL_W, Math.max(0, x)) * 100) / 100,
-      y: Math.round(Math.min(LOGICAL_H, Math.max(0, y)) * 100) / 100
-    };
-  };
-
-  Pad.prototype._pointerDown = function (e) {
-    if (this._active) return; // one pointer draws at a time (ignore a second finger)
-    if (e.pointerType === "mouse" && e.button !== 0) return;
-    e.preventDefault();
-    try { this.canvas.setPointerCapture(e.pointerId); } catch (err) { /* not capturable */ }
-    this._resize();
-    var rect = this.canvas.getBoundingClientRect();
-    if (!rect.width || !rect.height) return;
-    var p = this._point(e, rect);
-    this._active = { id: e.pointerId, points: [p] };
-    this._strokes.push(this._active.points);
-    this._hideError();
-    this._setTransform();
-    drawStrokes(this.ctx, [[p]], this._lineWidth());
-  };
-
-  Pad.prototype._pointerMove = function (e) {
-    var active = this._active;
-    if (!active || e.pointerId !== active.id) return;
-    e.preventDefault();
-    var rect = this.canvas.getBoundingClientRect();
-    var events = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
-    if (!events.length) events = [e];
-    var pts = active.points;
-    var minStep = MIN_STEP_CSS * LOGICAL_W / rect.width;
-    var start = pts.length;
-    for (var i = 0; i < events.length; i++) {
-      var p = this._point(events[i], rect);
-      if (dist(p, pts[pts.length - 1]) >= minStep) pts.push(p);
-    }
-    if (pts.length === start) return;
-    // Draw the new part: from the midpoint before the first new point to the last midpoint.
-    this._setTransform();
-    var ctx = this.ctx;
-    ctx.lineWidth = this._lineWidth();
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.strokeStyle = INK;
-    ctx.beginPath();
-    var from = Math.max(1, start - 1);
-    var a = pts[from - 1], b = pts[from];
-    if (from === 1) ctx.moveTo(a.x, a.y);
-    else ctx.moveTo((a.x + b.x) / 2, (a.y + b.y) / 2);
-    for (var k = from; k < pts.length - 1; k++) {
-      ctx.quadraticCurveTo(pts[k].x, pts[k].y, (pts[k].x + pts[k + 1].x) / 2, (pts[k].y + pts[k + 1].y) / 2);
-    }
-    var last = pts[pts.length - 1];
-    ctx.lineTo(last.x, last.y); // provisional tail, redrawn smoothly on pointerup
-    ctx.stroke();
-  };
-
-  Pad.prototype._pointerUp = function (e) {
-    var active = this._active;
-    if (!active || e.pointerId !== active.id) return;
-    if (e.type !== "lostpointercapture") {
-      try { this.canvas.releasePointerCapture(e.pointerId); } catch (err) { /* already released */ }
-    }
-    this._active = null;
-    this._redraw();
-    this._changed("stroke");
-  };
-
-  Pad.prototype._lineWidth = function () {
-    // LINE_WIDTH_CSS on screen, expressed in logical units.
-    return this._cssW ? LINE_WIDTH_CSS * LOGICAL_W / this._cssW : LINE_WIDTH_LOGICAL;
-  };
-
-  Pad.prototype._setTransform = function () {
-    var sx = this.canvas.width / LOGICAL_W, sy = this.canvas.height / LOGICAL_H;
-    this.ctx.setTransform(sx, 0, 0, sy, 0, 0);
-  };
-
-  /* Match the backing store to the displayed size × devicePixelRatio; redraw the strokes. */
+  /* Fit the canvas to its displayed size × devicePixelRatio and redraw the strokes, scaled from
+   * the previous size. (The library draws in CSS px: the context is scaled to device px.) */
   Pad.prototype._resize = function () {
+    if (!this._lib || this._drawing) return; // after the stroke, then
     var rect = this.canvas.getBoundingClientRect();
-    var dpr = Math.min(window.devicePixelRatio || 1, 3);
     if (!rect.width || !rect.height) return;
-    var w = Math.max(1, Math.round(rect.width * dpr));
-    var h = Math.max(1, Math.round(rect.height * dpr));
-    this._cssW = rect.width;
-    this._cssH = rect.height;
-    if (this.canvas.width === w && this.canvas.height === h && this._dpr === dpr) return;
-    this._dpr = dpr;
-    this.canvas.width = w; // resets the bitmap
+    var dpr = Math.min(window.devicePixelRatio || 1, 3);
+    var w = Math.round(rect.width * dpr), h = Math.round(rect.height * dpr);
+    if (w === this.canvas.width && h === this.canvas.height && rect.width === this._cssWidth) return;
+    var strokes = this._cssWidth ? scaled(this._lib.toData(), rect.width / this._cssWidth) : [];
+    this._cssWidth = rect.width;
+    this.canvas.width = w; // resets the bitmap and the context
     this.canvas.height = h;
-    this._redraw();
-  };
-
-  Pad.prototype._redraw = function () {
-    var ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    this._setTransform();
-    drawStrokes(ctx, this._strokes, this._lineWidth());
+    this.canvas.getContext("2d").scale(w / rect.width, h / rect.height);
+    this._lib.fromData(strokes);
   };
 
   Pad.prototype._changed = function (reason) {
@@ -476,7 +261,7 @@
     this.root.classList.toggle("is-empty", this.isEmpty());
     this.root.dispatchEvent(new CustomEvent("signature:change", {
       bubbles: true,
-      detail: { strokes: this._strokes.length, empty: this.isEmpty(), reason: reason }
+      detail: { strokes: this._strokes().length, empty: this.isEmpty(), reason: reason }
     }));
   };
 
@@ -488,56 +273,57 @@
   };
 
   Pad.prototype._hideError = function () {
-    if (this.errorEl.hidden && !this.errorEl.textContent) return;
     this.errorEl.textContent = "";
     this.errorEl.hidden = true;
     this.root.classList.remove("is-invalid");
     this.canvas.removeAttribute("aria-invalid");
   };
 
+  Pad.prototype._strokes = function () {
+    return this._lib ? this._lib.toData() : [];
+  };
+
   /* ---- public API ---- */
 
   Pad.prototype.isEmpty = function () {
-    return this._strokes.length === 0;
+    return this._strokes().length === 0;
   };
 
   Pad.prototype.strokes = function () {
-    return this._strokes.map(function (pts) {
-      return pts.map(function (p) { return { x: p.x, y: p.y }; });
+    return scaled(this._strokes(), LOGICAL_W / this._cssWidth).map(function (group) {
+      return group.points.map(function (p) {
+        return { x: Math.round(p.x * 100) / 100, y: Math.round(p.y * 100) / 100 };
+      });
     });
   };
 
   Pad.prototype.validate = function () {
     var message = null;
-    if (this.isEmpty()) message = MESSAGES.blank;
-    else if (analyse(this._strokes).line) message = MESSAGES.line;
-    else if (inkShare(this._strokes) > MAX_INK_SHARE) message = MESSAGES.filled;
+    if (!this._lib) message = MESSAGES.unavailable;
+    else if (this.isEmpty()) message = MESSAGES.blank;
+    else message = MESSAGES[problem(render(this._strokes(), this._cssWidth))] || null;
     if (message) this._showError(message);
     else this._hideError();
     return message;
   };
 
   Pad.prototype.undo = function () {
-    if (this._active) return;
-    if (!this._strokes.length) return;
-    this._strokes.pop();
-    this._redraw();
+    if (this._drawing || this.isEmpty()) return;
+    this._lib.fromData(this._strokes().slice(0, -1));
     this._changed("undo");
   };
 
   Pad.prototype.clear = function () {
-    if (this._active) return;
-    var had = this._strokes.length > 0;
-    this._strokes = [];
-    this._redraw();
+    if (this._drawing) return;
+    var had = !this.isEmpty();
+    if (this._lib) this._lib.clear();
     if (had) this._changed("clear");
     else this._hideError();
   };
 
-  /* Transparent PNG, 1200×400 px, dark ink: well within 2000×1000 px and 200 KB. The same
-   * size on every screen: the strokes are kept in the logical 600×200 space. */
   Pad.prototype.toPNGBlob = function () {
-    var out = renderExport(this._strokes);
+    if (!this._lib) return Promise.reject(new Error(MESSAGES.unavailable));
+    var out = render(this._strokes(), this._cssWidth);
     return new Promise(function (resolve, reject) {
       out.toBlob(function (blob) {
         if (!blob) { reject(new Error("Не удалось получить изображение подписи.")); return; }
@@ -546,84 +332,55 @@
     });
   };
 
-  /* Detach listeners (htmx cleans the element up before it is swapped out). */
   Pad.prototype.destroy = function () {
-    var canvas = this.canvas;
-    canvas.removeEventListener("pointerdown", this._onDown);
-    canvas.removeEventListener("pointermove", this._onMove);
-    canvas.removeEventListener("pointerup", this._onUp);
-    canvas.removeEventListener("pointercancel", this._onUp);
-    canvas.removeEventListener("lostpointercapture", this._onUp);
-    canvas.removeEventListener("touchstart", this._onTouch);
-    canvas.removeEventListener("touchmove", this._onTouch);
-    this.root.removeEventListener("click", this._onClick);
+    if (this._lib) this._lib.off();
+    if (this._onClick) this.root.removeEventListener("click", this._onClick);
     if (resizeObserver) resizeObserver.unobserve(this.surface);
     live.delete(this);
     instances.delete(this.root);
   };
 
-  /* ---- discovery ---- */
+  /* ---- finding the pads, following the page's size ---- */
 
-  function init(root) {
-    var pad = instances.get(root);
-    if (!pad) {
-      pad = new Pad(root);
-      instances.set(root, pad);
-    }
-    return pad;
+  function resizeAll() {
+    live.forEach(function (pad) { if (pad.root.isConnected) pad._resize(); });
   }
 
-  function scan(node) {
-    if (!node || node.nodeType !== 1) node = document.body || document.documentElement;
-    if (!node) return;
-    if (node.matches("[data-signature-pad]")) init(node);
-    node.querySelectorAll("[data-signature-pad]").forEach(init);
+  function watchDevicePixelRatio() { // a zoom, or the window moved to another screen
+    if (!window.matchMedia) return;
+    window.matchMedia("(resolution: " + (window.devicePixelRatio || 1) + "dppx)")
+      .addEventListener("change", function () { resizeAll(); watchDevicePixelRatio(); }, { once: true });
+  }
+
+  function padOf(root) {
+    if (!instances.has(root)) instances.set(root, new Pad(root));
+    return instances.get(root);
+  }
+
+  function init(node) {
+    if (!node || node.nodeType !== 1) node = document.body;
+    if (node.matches("[data-signature-pad]")) padOf(node);
+    node.querySelectorAll("[data-signature-pad]").forEach(padOf);
   }
 
   function get(element) {
     if (typeof element === "string") element = document.querySelector(element);
     if (!element || element.nodeType !== 1) return null;
-    var root = element.closest("[data-signature-pad]") ||
-      element.querySelector("[data-signature-pad]");
-    return root ? init(root) : null;
+    var root = element.closest("[data-signature-pad]") || element.querySelector("[data-signature-pad]");
+    return root ? padOf(root) : null;
   }
 
-  function onDprChange() {
-    live.forEach(function (pad) {
-      if (pad.root.isConnected) pad._resize();
-    });
-    watchDpr();
-  }
-
-  function watchDpr() {
-    if (!window.matchMedia) return;
-    var mq = window.matchMedia("(resolution: " + (window.devicePixelRatio || 1) + "dppx)");
-    if (mq.addEventListener) mq.addEventListener("change", onDprChange, { once: true });
-  }
-
-  window.addEventListener("resize", function () {
-    live.forEach(function (pad) {
-      if (pad.root.isConnected) pad._resize();
-    });
-  });
-  watchDpr();
-
-  document.addEventListener("htmx:load", function (e) { scan(e.target); });
+  window.addEventListener("resize", resizeAll);
+  watchDevicePixelRatio();
+  document.addEventListener("htmx:load", function (e) { init(e.target); });
   document.addEventListener("htmx:beforeCleanupElement", function (e) {
-    var node = e.target;
-    if (node && node.nodeType === 1 && instances.has(node)) instances.get(node).destroy();
+    if (instances.has(e.target)) instances.get(e.target).destroy();
   });
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { scan(document.body); });
+    document.addEventListener("DOMContentLoaded", function () { init(document.body); });
   } else {
-    scan(document.body);
+    init(document.body);
   }
 
-  window.SignaturePad = {
-    __signaturePad: true,
-    get: get,
-    init: scan,
-    analyse: function (element) { var pad = get(element); return pad ? analyse(pad._strokes) : null; },
-    messages: MESSAGES
-  };
+  window.PortalSignature = { get: get, init: init, messages: MESSAGES };
 })();

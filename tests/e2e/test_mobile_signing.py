@@ -1,20 +1,31 @@
 """On a phone (375 px): /verify and its result fit the screen; the signature field takes the width
-of the screen and offers the landscape orientation; a finger-drawn signature is accepted."""
+of the screen and offers the landscape orientation; a finger-drawn signature is accepted. The
+signature field's checks (blank, straight line, filled shape), undo and clear, with a finger, a pen
+and a mouse; the drawing survives resizing and is exported as a PNG of pixel chunks only."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import time
+
+import pytest
 
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from playwright.sync_api import expect
 
+from portal.documents.signing import SignatureImageError, validate_signature_png
+
 from tests.e2e.conftest import shot
-from tests.e2e.test_join_flow import draw_signature, request_and_get_link
+from tests.e2e.test_join_flow import draw_signature, give_consent, request_and_get_link
 from tests.factories import ORG_APPLICATION, MemberKey
 
 PHONE = {"width": 375, "height": 740, "is_mobile": True, "has_touch": True}
 CASE = {"inn": "7877893285", "email": "mobile-sign@example.org", "coop": "Потребительский кооператив «Карман»"}
+DESKTOP = {"width": 1280, "height": 900}
+DESKTOP_CASE = {"inn": "7734123457", "email": "pad-checks@example.org", "coop": "Потребительский кооператив «Перо»"}
+PAD = "PortalSignature.get('[data-signature-pad]')"
 
 
 def signed_pdf(data_dir) -> bytes:
@@ -57,30 +68,49 @@ def test_verify_page_and_result_fit_a_phone(live_server, new_page, tmp_path):
     assert [e for e in page.errors if "status of 422" not in e] == []
 
 
-def on_the_signing_page(live_server, new_page) -> tuple[object, MemberKey]:
-    """A new member (registered and with the application filled in over HTTP) on /cabinet/sign, on a phone."""
-    link = request_and_get_link(live_server, new_page, CASE)
+def on_the_signing_page(live_server, new_page, case=CASE, device=PHONE) -> tuple[object, MemberKey]:
+    """A new member (registered and with the application filled in over HTTP) on /cabinet/sign."""
+    link = request_and_get_link(live_server, new_page, case)
     key = MemberKey()
-    page = new_page(**PHONE)
+    page = new_page(**device)
     page.goto(link)
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    r = page.request.post(link, form={"email": CASE["email"], "public_key": key.public_b64,
-                                      "key_proof": key.proof(CASE["email"]), "saved": "on", "_csrf_token": token})
+    form = {"email": case["email"], "public_key": key.public_b64, "key_proof": key.proof(case["email"]),
+            "saved": "on", "pep_offer": "on", "_csrf_token": token}
+    offer = page.locator("input[name=offer_sha256]")
+    if offer.count():  # the ПЭП offer, accepted before the key is registered
+        form["offer_sha256"] = offer.get_attribute("value")
+    r = page.request.post(link, form=form)
     assert r.ok and r.url.endswith("/cabinet/application"), r.status
-    data = {**ORG_APPLICATION, "full_name": CASE["coop"], "short_name": "ПК «Карман»", "inn": CASE["inn"],
-            "email": CASE["email"], "_csrf_token": token}
+    short_name = case["coop"].replace("Потребительский кооператив", "ПК")
+    data = {**ORG_APPLICATION, "full_name": case["coop"], "short_name": short_name, "inn": case["inn"],
+            "email": case["email"], "_csrf_token": token}
     r = page.request.post(live_server.url + "/cabinet/application", form=data)
     assert r.ok and r.url.endswith("/cabinet/sign"), r.status
     page.goto(live_server.url + "/cabinet/sign")
     return page, key
 
 
-def touch_stroke(page, points: list[tuple[float, float]]) -> None:
-    """One finger stroke through points given as fractions of the canvas."""
+def sign_with(page, key: MemberKey) -> None:
+    """The key pasted, the personal-data consent given, then the package signed, with the drawing on the page."""
+    seed = key.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
+    page.fill("#key-paste", "-".join(seed[i:i + 4] for i in range(0, 64, 4)))
+    give_consent(page)
+    page.click("button:has-text('Подписать')")
+    page.wait_for_url("**/cabinet?signed=1")
+
+
+def on_canvas(page, points: list[tuple[float, float]]) -> list[dict]:
+    """Points given as fractions of the canvas, in page px."""
     canvas = page.locator("[data-signature-pad] canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    pts = [{"x": box["x"] + fx * box["width"], "y": box["y"] + fy * box["height"]} for fx, fy in points]
+    return [{"x": box["x"] + fx * box["width"], "y": box["y"] + fy * box["height"]} for fx, fy in points]
+
+
+def touch_stroke(page, points: list[tuple[float, float]]) -> None:
+    """One finger stroke through points given as fractions of the canvas."""
+    pts = on_canvas(page, points)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [pts[0]]})
     for p in pts[1:]:
@@ -117,10 +147,158 @@ def test_signature_field_on_a_phone(live_server, new_page):
     expect(page.locator(".signature-pad-error")).to_contain_text("закрашенной фигурой")
     page.click("[data-action=clear]")
     draw_signature(page, touch=True)
-    assert page.evaluate("SignaturePad.get('[data-signature-pad]').strokes().length") == 2
-    seed = key.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
-    page.fill("#key-paste", "-".join(seed[i:i + 4] for i in range(0, 64, 4)))
-    page.click("button:has-text('Подписать')")
-    page.wait_for_url("**/cabinet?signed=1")
+    assert page.evaluate(f"{PAD}.strokes().length") == 2
+
+    # A third stroke, undone by a tap; turning the phone keeps the drawing (same place in the field).
+    touch_stroke(page, [(0.2, 0.2), (0.25, 0.3), (0.3, 0.2)])
+    assert page.evaluate(f"{PAD}.strokes().length") == 3
+    page.tap("[data-action=undo]")
+    wait_until(page, f"{PAD}.strokes().length === 2")  # the tap's click comes a little later
+    drawn = page.evaluate(f"{PAD}.strokes()")
+    width = canvas.evaluate("c => c.width")
+    for size in ({"width": 740, "height": 375}, {"width": 375, "height": 740}):
+        page.set_viewport_size(size)
+        wait_until(page, f"document.querySelector('[data-signature-pad] canvas').width !== {width}")
+        width = canvas.evaluate("c => c.width")
+        assert same_strokes(page.evaluate(f"{PAD}.strokes()"), drawn)
+        assert ink_on_screen(page) > 200
+    assert_server_accepts(page)
+    sign_with(page, key)
     expect(page.locator(".documents li")).to_have_count(4)
+    assert [e for e in page.errors if "status of 422" not in e] == []
+
+
+def mouse_stroke(page, points: list[tuple[float, float]]) -> None:
+    pts = on_canvas(page, points)
+    page.mouse.move(pts[0]["x"], pts[0]["y"])
+    page.mouse.down()
+    for p in pts[1:]:
+        page.mouse.move(p["x"], p["y"], steps=4)
+    page.mouse.up()
+
+
+def pen_stroke(page, points: list[tuple[float, float]]) -> None:
+    """One stylus stroke (pointer events with pointerType "pen")."""
+    pts = on_canvas(page, points)
+    cdp = page.context.new_cdp_session(page)
+    pen = {"pointerType": "pen", "force": 0.5}
+    cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **pts[0], **pen})
+    cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", **pts[0], **pen, "button": "left", "buttons": 1,
+                                          "clickCount": 1})
+    for p in pts[1:]:
+        cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **p, **pen, "button": "left", "buttons": 1})
+    cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", **pts[-1], **pen, "button": "left", "buttons": 0,
+                                          "clickCount": 1})
+
+
+SIGNATURE = [  # two strokes, as fractions of the field
+    [(0.10 + i * 0.02, 0.55 + 0.25 * ((-1) ** i) * (i % 3) / 2) for i in range(16)],
+    [(0.50 + i * 0.025, 0.40 + 0.05 * i - 0.004 * i * i) for i in range(14)],
+]
+STRAIGHT_LINE = [(0.15 + 0.05 * i, 0.50 + 0.002 * i) for i in range(15)]
+
+
+def wait_until(page, expression: str, timeout: float = 10) -> None:
+    """Poll ``expression`` until it is true (page.wait_for_function would need 'unsafe-eval' under the CSP)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(50)
+
+
+def same_strokes(a: list, b: list, tolerance: float = 0.5) -> bool:
+    """The same strokes in the 600×200 logical space, within ``tolerance`` logical px."""
+    return [len(s) for s in a] == [len(s) for s in b] and all(
+        abs(p["x"] - q["x"]) <= tolerance and abs(p["y"] - q["y"]) <= tolerance
+        for s, t in zip(a, b) for p, q in zip(s, t))
+
+
+def ink_on_screen(page) -> int:
+    """Painted pixels on the canvas as it is displayed."""
+    return page.locator("[data-signature-pad] canvas").evaluate(
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((v, i) => i % 4 === 3 && v).length")
+
+
+def exported_png(page) -> bytes:
+    return bytes(page.evaluate(f"async () => Array.from(new Uint8Array(await (await {PAD}.toPNGBlob()).arrayBuffer()))"))
+
+
+def assert_server_accepts(page) -> None:
+    """The pad's PNG: 1200×400, only the pixel chunks, accepted by the server's own check."""
+    png = exported_png(page)
+    assert png_chunks(png) <= {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1200, 400)
+    validate_signature_png(png)
+
+
+def png_chunks(png: bytes) -> set[bytes]:
+    kinds, pos = set(), 8
+    while pos < len(png):
+        kinds.add(png[pos + 4:pos + 8])
+        pos += 12 + int.from_bytes(png[pos:pos + 4], "big")
+    return kinds
+
+
+def refusal(page) -> str:
+    """Press «Подписать»; the message under the field."""
+    page.click("button:has-text('Подписать')")
+    error = page.locator(".signature-pad-error")
+    expect(error).to_be_visible()
+    return error.inner_text()
+
+
+def test_signature_checks_with_mouse_and_pen(live_server, new_page):
+    page, key = on_the_signing_page(live_server, new_page, DESKTOP_CASE, DESKTOP)
+    page.evaluate("""() => {
+        window.changes = [];
+        document.querySelector('[data-signature-pad]').addEventListener('signature:change',
+            e => window.changes.push([e.detail.reason, e.detail.strokes, e.detail.empty]));
+        window.pointerTypes = new Set();
+        document.querySelector('[data-signature-pad] canvas').addEventListener('pointerdown',
+            e => window.pointerTypes.add(e.pointerType));
+    }""")
+    messages = page.evaluate("PortalSignature.messages")
+    pad = page.locator("[data-signature-pad]")
+
+    # Blank: refused at the field, and by the server with the same words.
+    assert refusal(page) == messages["blank"]
+    expect(pad).to_have_class(re.compile(r"\bis-invalid\b"))
+
+    # A single straight line (mouse): refused here, and the server refuses the same image.
+    mouse_stroke(page, STRAIGHT_LINE)
+    expect(page.locator(".signature-pad-error")).to_be_hidden()  # drawing hides the message
+    assert refusal(page) == messages["line"]
+    with pytest.raises(SignatureImageError, match="прямой линией"):
+        validate_signature_png(exported_png(page))
+
+    # Undo removes the last stroke only: a second stroke undone leaves the straight line.
+    mouse_stroke(page, SIGNATURE[0])
+    assert page.evaluate(f"{PAD}.strokes().length") == 2
+    page.click("[data-action=undo]")
+    assert page.evaluate(f"{PAD}.strokes().length") == 1
+    assert refusal(page) == messages["line"]
+
+    # Clear removes everything: blank again.
+    page.click("[data-action=clear]")
+    assert page.evaluate(f"{PAD}.isEmpty()") is True
+    assert ink_on_screen(page) == 0
+    expect(pad).to_have_class(re.compile(r"\bis-empty\b"))
+    assert refusal(page) == messages["blank"]
+    page.click("[data-action=undo]")  # nothing to undo: no change, no error
+    assert page.evaluate("changes") == [["stroke", 1, False], ["stroke", 2, False], ["undo", 1, False],
+                                        ["clear", 0, True]]
+
+    # A pen signature passes here and on the server; a narrower window keeps the drawing.
+    for stroke in SIGNATURE:
+        pen_stroke(page, stroke)
+    assert page.evaluate("[...pointerTypes].sort()") == ["mouse", "pen"]
+    assert page.evaluate(f"{PAD}.validate()") is None
+    drawn = page.evaluate(f"{PAD}.strokes()")
+    assert len(drawn) == 2
+    page.set_viewport_size({"width": 500, "height": 900})
+    wait_until(page, "document.querySelector('[data-signature-pad] canvas').width < 600")
+    assert same_strokes(page.evaluate(f"{PAD}.strokes()"), drawn)
+    assert ink_on_screen(page) > 200
+    assert_server_accepts(page)
+    sign_with(page, key)
     assert [e for e in page.errors if "status of 422" not in e] == []

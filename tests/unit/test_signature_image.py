@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 import time
 import tracemalloc
@@ -165,3 +166,28 @@ def test_same_pixels_with_a_profile_refused_without_accepted():
     with pytest.raises(SignatureImageError, match="посторонние данные"):
         validate_signature_png(with_profile.getvalue())
     assert validate_signature_png(png_bytes(image))
+
+
+def test_the_signature_field_checks_at_least_as_strictly_as_the_server():
+    """static/signature-pad.js repeats the checks on the PNG it exports, with a margin: what the field
+    accepts, the server accepts too (the browser tests check it on drawn signatures)."""
+    from pathlib import Path
+
+    from portal.documents import signing
+
+    script = (Path(signing.__file__).parents[1] / "static" / "signature-pad.js").read_text()
+
+    def js(name: str) -> float:
+        return float(re.search(rf"\bvar {name} = ([0-9.]+);", script).group(1))
+
+    assert js("INK_LUMA") == signing._INK_LUMA
+    assert js("ANALYSIS_MAX_SIDE") == signing._ANALYSIS_MAX_SIDE
+    assert js("MIN_INK") >= signing._MIN_INK_PIXELS
+    assert js("MIN_EXTENT") > signing._MIN_EXTENT
+    assert js("LINE_RATIO") > signing._LINE_RATIO
+    assert js("LINE_HALF_WIDTH") > signing._LINE_HALF_WIDTH
+    assert js("MAX_INK_SHARE") < signing._MAX_INK_SHARE
+    assert js("LOGICAL_W") * js("EXPORT_SCALE") <= signing.SIGNATURE_PNG_MAX_WIDTH
+    assert js("LOGICAL_H") * js("EXPORT_SCALE") <= signing.SIGNATURE_PNG_MAX_HEIGHT
+    assert re.search(r'PIXEL_CHUNKS = \["IHDR", "PLTE", "IDAT", "IEND"\]', script)
+    assert [c.decode() for c in signing._PIXEL_CHUNKS] == ["IHDR", "PLTE", "IDAT", "IEND"]
