@@ -114,13 +114,27 @@ def _render_pdf(template_id: str, context: dict, version: int) -> bytes:
     return render_pdf(template_id, context, pdf_variant=OFFER_PDF_VARIANT, version=version)
 
 
+_pdf_cache: dict[str, bytes] = {}
+_PDF_CACHE_SIZE = 32
+
+
 async def offer_pdf(context: dict, version: int | None = None) -> bytes:
-    """The offer as PDF/A-3b, rendered in the worker processes (the event loop stays free)."""
+    """The offer as PDF/A-3b, rendered in the worker processes (the event loop stays free). The same text with
+    the same values is rendered once per process (the registration page offers it to everyone)."""
+    from portal.documents.signing import canonical_json, sha256_hex
     from portal.documents.store import render_pool
 
     template = get_template(OFFER_TEMPLATE, version)
+    key = sha256_hex(canonical_json({"sha256": template.sha256, "version": template.version, "context": context}))
+    cached = _pdf_cache.get(key)
+    if cached is not None:
+        return cached
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(render_pool(), _render_pdf, template.id, context, template.version)
+    pdf = await loop.run_in_executor(render_pool(), _render_pdf, template.id, context, template.version)
+    if len(_pdf_cache) >= _PDF_CACHE_SIZE:
+        _pdf_cache.pop(next(iter(_pdf_cache)))
+    _pdf_cache[key] = pdf
+    return pdf
 
 
 def offer_html(context: dict, version: int | None = None) -> str:

@@ -83,6 +83,11 @@ def draft_of(application: dict) -> dict[str, str]:
     old = re.sub(r"\D", "", draft.get("passport", ""))
     if len(old) == 10 and not draft.get("passport_series") and not draft.get("passport_number"):
         draft.update(passport_series=old[:4], passport_number=old[4:])
+    # … and when the power of attorney was one field «№ 12 от 15.01.2025»: its number and date.
+    poa = re.fullmatch(r"\s*(?:№\s*)?(.+?)\s+от\s+(\d{1,2})\.(\d{1,2})\.(\d{4})\s*", draft.get("rep_poa_number_date", ""))
+    if poa and not draft.get("rep_poa_number") and not draft.get("rep_poa_date"):
+        number, day, month, year = poa.groups()
+        draft.update(rep_poa_number=number, rep_poa_date=f"{year}-{int(month):02d}-{int(day):02d}")
     return draft
 
 

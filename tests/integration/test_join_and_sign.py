@@ -745,3 +745,14 @@ async def test_a_member_registered_before_the_offer_accepts_it_before_signing(cl
     assert r.status_code == 303, r.text
     for d in await Document.select():
         assert attached_document(d["pdf"])["data"]["pep_offer"]["user_agent"] == "OldMember/1.0"
+
+
+def test_drafts_saved_before_the_fields_were_split_keep_what_was_typed():
+    from portal.applications.service import draft_of
+
+    draft = draft_of({"draft": {"passport": "4510 123456", "rep_poa_number_date": "№ 12 от 5.01.2025"}})
+    assert (draft["passport_series"], draft["passport_number"]) == ("4510", "123456")
+    assert (draft["rep_poa_number"], draft["rep_poa_date"]) == ("12", "2025-01-05")
+    # What was typed in the new fields wins.
+    draft = draft_of({"draft": {"passport": "4510 123456", "passport_series": "6510", "passport_number": ""}})
+    assert (draft["passport_series"], draft["passport_number"]) == ("6510", "")
