@@ -7,7 +7,7 @@
   "use strict";
   var K, seedFor, source, status, manual, keyError, email;
 
-  function pad() { return (window.PortalSignature || window.SignaturePad).get(document.querySelector("[data-signature-pad]")); }
+  function pad() { return window.PortalSignature.get(document.querySelector("[data-signature-pad]")); }
   function showKeyError(text) { keyError.textContent = text || ""; keyError.hidden = !text; }
   function showFormError(form, text) {
     var el = form.querySelector("[data-sign-error]");

@@ -166,7 +166,7 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     give_consent(page)
     shot(page, f"sign-consent-given-{case_name}")
     # The same drawing signs the package: nothing to draw again.
-    assert page.evaluate("(window.PortalSignature || window.SignaturePad).get('[data-signature-pad]').isEmpty()") is False
+    assert page.evaluate("window.PortalSignature.get('[data-signature-pad]').isEmpty()") is False
     page.click("button:has-text('Подписать')")
     page.wait_for_url("**/cabinet?signed=1")
     # «Мои документы»: the accepted offer, the consent, the application, the user agreement.
