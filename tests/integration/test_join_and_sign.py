@@ -745,6 +745,9 @@ async def test_a_member_registered_before_the_offer_accepts_it_before_signing(cl
     assert r.status_code == 303, r.text
     for d in await Document.select():
         assert attached_document(d["pdf"])["data"]["pep_offer"]["user_agent"] == "OldMember/1.0"
+        # The signature sheet prints the acceptance (its browser differs from the one that signed).
+        text = subprocess.run(["pdftotext", "-", "-"], input=d["pdf"], capture_output=True, check=True).stdout
+        assert "OldMember/1.0" in " ".join(text.decode().split()), d["template_id"]
 
 
 def test_drafts_saved_before_the_fields_were_split_keep_what_was_typed():
