@@ -37,7 +37,8 @@ from portal.documents.signing import (  # noqa: E402
 )
 from portal.documents.templates import get_template, sample_context  # noqa: E402
 
-PACKAGE = ("join_application", "pep_agreement", "pd_consent", "user_agreement")
+# The documents a member signs when joining (the ПЭП offer is accepted at registration, not signed).
+PACKAGE = ("join_application", "pd_consent", "user_agreement")
 
 
 def scribble() -> bytes:
@@ -92,9 +93,9 @@ def breakdown(template_id: str, context: dict, seed: bytes, png: bytes, n: int) 
     captured: dict = {}
     real_write = render._write_pdf
 
-    def capture(html_text: str, **options):
+    def capture(html_text: str, *args, **options):
         captured.update(html=html_text, options=options)
-        return real_write(html_text, **options)
+        return real_write(html_text, *args, **options)
 
     render._write_pdf = capture
     try:
