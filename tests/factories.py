@@ -32,6 +32,7 @@ ORG_APPLICATION = {
     "rep_passport_issued_by": "ГУ МВД России по г. Москве",
     "rep_passport_issue_date": "2015-04-20",
     "rep_passport_division_code": "770-001",
+    "rep_address": "125009, г. Москва, ул. Тверская, д. 7, кв. 12",
     "join_decision_body": "общее собрание пайщиков",
     "join_decision_date": "2025-11-20",
     "join_decision_number": "7",

@@ -128,6 +128,7 @@ def document_data(applicant_type: str, clean: dict[str, str], today: str) -> dic
                     rep_patronymic=c.get("rep_patronymic", ""), rep_position=c["rep_position"],
                     rep_basis=c["rep_basis"], union_member=c.get("union_member_confirmed") == "on",
                     **{k: c[k] for k in _PASSPORT_KEYS("rep_")},
+                    rep_address=c["rep_address"],
                     join_decision_body=c["join_decision_body"], join_decision_date=c["join_decision_date"],
                     join_decision_number=c["join_decision_number"])
         if c["rep_basis"] == "power_of_attorney":

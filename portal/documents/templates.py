@@ -740,6 +740,7 @@ def sample_context(applicant_type: str = "organization") -> dict[str, Any]:
                 "rep_passport_series": "45 12", "rep_passport_number": "345678",
                 "rep_passport_issued_by": "ГУ МВД России по г. Москве",
                 "rep_passport_issue_date": "2015-06-30", "rep_passport_division_code": "770-001",
+                "rep_address": "143401, Московская обл., г. Красногорск, ул. Речная, д. 2, кв. 8",
                 "join_decision_body": "общее собрание пайщиков", "join_decision_number": "3",
                 "join_decision_date": "2026-11-20",
                 "union_member": True}

@@ -468,7 +468,7 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     assert len(ids) == 3 and "Иванова Мария Петровна" in r.text  # the consent, the application, the user agreement
     # The new fields, named with their group; the acceptance of the offer.
     assert "<dt>Паспорт представителя: Кем выдан</dt><dd>ГУ МВД России по г. Москве</dd>" in r.text
-    assert "<dt>Решение о вступлении в ПК «ВОСХОД»: Дата решения</dt><dd>20.11.2025</dd>" in r.text
+    assert "<dt>Решение о вступлении в кооператив: Дата решения</dt><dd>20.11.2025</dd>" in r.text
     assert "общее собрание пайщиков" in r.text
     assert "принята" in r.text.split('id="pep-acceptance">')[1].split("</dd>")[0]
     # Values in words, not codes: «Устав», «да», not «charter», «on».

@@ -334,6 +334,7 @@ ORG = {
     "rep_passport_issued_by": "ГУ МВД России по г. Москве",
     "rep_passport_issue_date": "2015-04-20",
     "rep_passport_division_code": "770-001",
+    "rep_address": "125009, г. Москва, ул. Тверская, д. 7, кв. 12",
     "join_decision_body": "Общее собрание пайщиков",
     "join_decision_date": "2025-11-20",
     "join_decision_number": "7",
@@ -424,7 +425,8 @@ def test_organization_field_details():
     assert by_name["rep_poa_date"].required_if == ("rep_basis", "power_of_attorney")
     assert by_name["rep_poa_date"].input_type == "date"
     for name in ("rep_passport_series", "rep_passport_number", "rep_passport_issued_by", "rep_passport_issue_date",
-                 "rep_passport_division_code", "join_decision_body", "join_decision_date", "join_decision_number"):
+                 "rep_passport_division_code", "rep_address", "join_decision_body", "join_decision_date",
+                 "join_decision_number"):
         assert by_name[name].required and by_name[name].required_if is None, name
     confirm = by_name["union_member_confirmed"]
     assert confirm.input_type == "checkbox"
@@ -707,3 +709,12 @@ def test_display_and_signer_names():
     assert signer_full_name("entrepreneur", ip) == "Иванова Мария"
     no_patronymic = validate("organization", with_("organization", rep_patronymic="")).clean
     assert signer_full_name("organization", no_patronymic) == "Петров Пётр"
+
+
+def test_the_representatives_address_is_asked_for_the_consent():
+    """152-ФЗ ст. 9 ч. 4 п. 1: the consent names the subject's address; for an organization the subject is its
+    representative, so the form asks for it, at the field, in Russian."""
+    form = validate("organization", with_("organization", rep_address="  "))
+    assert form.errors["rep_address"] == "Укажите адрес регистрации представителя."
+    form = validate("organization", with_("organization"))
+    assert form.valid and form.clean["rep_address"] == "125009, г. Москва, ул. Тверская, д. 7, кв. 12"
