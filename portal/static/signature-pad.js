@@ -233,7 +233,8 @@
     if (!error) root.appendChild(error = el("p", "signature-pad-error"));
     error.setAttribute("role", "alert");
     if (!error.id) error.id = "signature-pad-error-" + Math.random().toString(36).slice(2, 10);
-    canvas.setAttribute("aria-describedby", error.id);
+    var described = (canvas.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    if (described.indexOf(error.id) < 0) canvas.setAttribute("aria-describedby", described.concat(error.id).join(" "));
     this.canvas = canvas;
     this.surface = surface;
     this.errorEl = error;

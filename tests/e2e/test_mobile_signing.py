@@ -303,7 +303,6 @@ def test_signature_checks_with_mouse_and_pen(live_server, new_page):
     assert ink_on_screen(page) > 200
     page.context.new_cdp_session(page).send("Emulation.setDeviceMetricsOverride", {
         "width": 480, "height": 900, "deviceScaleFactor": 2, "mobile": False})
-    canvas = page.locator("[data-signature-pad] canvas")
     wait_until(page, "(c => c.width === Math.round(c.getBoundingClientRect().width * 2))"
                      "(document.querySelector('[data-signature-pad] canvas'))")
     assert same_strokes(page.evaluate(f"{PAD}.strokes()"), drawn)
@@ -311,3 +310,41 @@ def test_signature_checks_with_mouse_and_pen(live_server, new_page):
     assert_server_accepts(page)
     sign_with(page, key)
     assert [e for e in page.errors if "status of 422" not in e] == []
+
+
+def test_bare_markup_is_completed_and_a_missing_library_is_said(new_page, cdn_assets):
+    """For other pages (the council's signing page): a bare <div data-signature-pad> gets its canvas, buttons
+    and error line; without the library (the CDN blocked, a wrong hash) the field says so instead of drawing."""
+    from pathlib import Path
+
+    from portal.web import SIGNATURE_PAD_URL
+
+    wrapper = Path(__file__).parents[2] / "portal" / "static" / "signature-pad.js"
+    for with_library in (True, False):
+        page = new_page(width=800, height=600)
+        page.set_content('<div style="width:600px"><div class="signature-pad" data-signature-pad></div></div>')
+        if with_library:
+            page.add_script_tag(content=cdn_assets[SIGNATURE_PAD_URL].decode())
+        page.add_script_tag(path=str(wrapper))
+        parts = page.evaluate("""() => {
+            const pad = PortalSignature.get('[data-signature-pad]'), root = pad.root;
+            return {canvas: root.querySelectorAll('.signature-pad-surface > canvas').length,
+                    buttons: [...root.querySelectorAll('button')].map(b => [b.type, b.dataset.action, b.textContent]),
+                    described: root.querySelector('canvas').getAttribute('aria-describedby')
+                               === root.querySelector('.signature-pad-error').id,
+                    same: PortalSignature.get(root.querySelector('canvas')) === pad,
+                    error: root.querySelector('.signature-pad-error').textContent,
+                    validate: pad.validate()};
+        }""")
+        messages = page.evaluate("PortalSignature.messages")
+        assert parts["canvas"] == 1 and parts["described"] and parts["same"]
+        assert parts["buttons"] == [["button", "undo", "Отменить штрих"], ["button", "clear", "Очистить"]]
+        if with_library:
+            assert parts["error"] == "" and parts["validate"] == messages["blank"]
+            mouse_stroke(page, SIGNATURE[0])
+            mouse_stroke(page, SIGNATURE[1])
+            assert page.evaluate(f"{PAD}.validate()") is None
+            assert_server_accepts(page)
+        else:
+            assert parts["error"] == parts["validate"] == messages["unavailable"]
+        assert page.errors == []
