@@ -206,12 +206,16 @@ async def new_signing_nonce(application: dict, today: str) -> str:
 
 
 def _consent_subject(document: dict) -> str:
-    """What a consent is about: the application's data as signed, whatever the date."""
+    """What a consent is about, whatever the date: the text (template and its version), the application's data,
+    the cooperative's values (the operator, its address, the processors entrusted with the data) and the signer.
+    A consent given to other text or to other processors does not cover the data now (152-ФЗ art. 9 part 4)."""
     from portal.documents.signing import canonical_json
 
     data = {k: v for k, v in document["data"]["data"].items() if k != "document_date"}
     signer = {k: v for k, v in document["signer"].items() if k != "public_key"}  # a replaced key changes nothing
-    return canonical_json({"data": data, "signer": signer}).decode()
+    text = {k: document[k] for k in ("template_id", "template_version", "template_sha256")}
+    return canonical_json({**text, "data": data, "cooperative": document["data"]["cooperative"],
+                           "signer": signer}).decode()
 
 
 async def current_consent(member_id: int, package: Package) -> dict | None:

@@ -712,6 +712,34 @@ async def test_a_consent_given_for_other_data_is_given_again(client):
     assert attached_document(consents[1]["pdf"])["data"]["data"]["rep_passport_number"] == "654321"
 
 
+async def test_a_consent_given_before_the_processors_changed_is_given_again(client):
+    """The consent names those entrusted with the data: when the cooperative's list changes, it covers other
+    processing and is asked for again (the package is refused until then)."""
+    import json
+
+    from portal.cooperatives.tables import Cooperative
+
+    key = Key()
+    await register(client, key)
+    await fill_application(client)
+    await give_consent(client, key)
+    processors = [{"name": "ООО «Хостинг»", "address": "г. Москва, ул. Серверная, д. 1", "purpose": "хостинг"}]
+    await Cooperative.update({Cooperative.processors: json.dumps(processors, ensure_ascii=False)}).where(
+        Cooperative.is_operator == True)  # noqa: E712
+    page = (await client.get("/cabinet/sign")).text
+    assert "Дайте согласие заново" in page
+    png = signature_png()
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 422 and "Сначала дайте согласие" in r.text
+    await give_consent(client, key, png)
+    nonce, hashes = await sign_page(client)
+    r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
+    assert r.status_code == 303, r.text
+    consents = await Document.select().where(Document.package == CONSENT).order_by(Document.id)
+    assert attached_document(consents[-1]["pdf"])["data"]["cooperative"]["processors"] == processors
+
+
 async def test_a_member_registered_before_the_offer_accepts_it_before_signing(client):
     from portal.audit.tables import AuditEvent
 
