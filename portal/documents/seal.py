@@ -152,6 +152,7 @@ class SealCheck:
     #: (checked: signature, CA, keyCertSign, validity at ``signed_at``); "" for a self-signed seal.
     issuer: str = ""  # its CN
     issuer_sha256: str = ""  # its SHA-256 (DER): the operator's published fingerprint, if genuine
+    signer_inn: str = ""  # the ИНН in the seal certificate's subject (a cooperative's seal names its cooperative)
 
     def trusted_by(self, fingerprints: "Collection[str]") -> str:
         """Which of the published ``fingerprints`` vouches for this seal: "certificate" (the seal's own
@@ -319,6 +320,15 @@ def _load_or_create(directory: Path, operator_name: str) -> SealIdentity:
             certificate = _new_certificate(key, operator_name)
             _write_file(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
     return _identity(directory, key, certificate)
+
+
+def _subject_inn(certificate_der: bytes) -> str:
+    """The ИНН attribute (OID 1.2.643.100.4) of a certificate's subject, or ""."""
+    try:
+        values = x509.load_der_x509_certificate(certificate_der).subject.get_attributes_for_oid(INN_LE_OID)
+    except ValueError:
+        return ""
+    return str(values[0].value) if values else ""
 
 
 def issue_cooperative_identity(operator: SealIdentity, directory: Path, name: str, inn: str) -> SealIdentity:
@@ -758,7 +768,7 @@ def _check(pdf_bytes: bytes) -> SealCheck:
     fingerprint = hashlib.sha256(certificate.dump()).hexdigest()
     subject = certificate.subject.native
     who = {"signer": str(subject.get("common_name") or certificate.subject.human_friendly),
-           "certificate_sha256": fingerprint}
+           "certificate_sha256": fingerprint, "signer_inn": _subject_inn(certificate.dump())}
     if seal.sig_object_type != "/Sig" or seal.sig_object.get("/SubFilter") != "/ETSI.CAdES.detached":
         raise _Refused("Печать оператора не в формате PAdES.", **who)
     if seal.md_algorithm != "sha256":

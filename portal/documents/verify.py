@@ -514,6 +514,14 @@ def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> Verif
                 f"{seal.certificate_sha256} не совпадает с опубликованным.",
                 **base,
             )
+        issuing = document["data"].get("cooperative", {}) if isinstance(document["data"], dict) else {}
+        if trust == "issuer" and seal.signer_inn != str(issuing.get("inn", "")):
+            # A cooperative's certificate vouches for that cooperative's documents only.
+            raise _Invalid(
+                f"Печать кооператива {seal.signer} (ИНН {seal.signer_inn or 'не указан'}) стоит на документе "
+                f"другого кооператива (ИНН {issuing.get('inn') or 'не указан'}).",
+                **base,
+            )
 
     count = len(signers)
     sealed_by = "печать оператора" if not seal.issuer_sha256 else f"печать {seal.signer}"

@@ -46,9 +46,12 @@ PORTAL = str(Path(sys.executable).with_name("portal"))
 
 
 def _name(name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-                      x509.NameAttribute(NameOID.COMMON_NAME, name.encode()[:64].decode(errors="ignore"))])
+    attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
+                  x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
+                  x509.NameAttribute(NameOID.COMMON_NAME, name.encode()[:64].decode(errors="ignore"))]
+    if name == COOPERATIVE:  # the cooperative's certificates name its ИНН, as issue_cooperative_identity does
+        attributes.append(x509.NameAttribute(seal.INN_LE_OID, INN))
+    return x509.Name(attributes)
 
 
 def make_certificate(subject: str, key, *, issuer: x509.Certificate | None = None, issuer_key=None,
@@ -114,10 +117,16 @@ def world(tmp_path_factory):
     operator = ensure_seal_identity(data_dir, OPERATOR)
     cooperative = issue_cooperative_identity(operator, data_dir / "seal" / "cooperatives" / INN, COOPERATIVE, INN)
     when = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
-    document, record = sign_document("pd_consent", sample_context("individual"), os.urandom(32), scribble_png(), when)
+    context = sample_context("individual")
+    context["cooperative"] = {**context["cooperative"], "inn": INN, "name_short": COOPERATIVE}  # its own document
+    document, record = sign_document("pd_consent", context, os.urandom(32), scribble_png(), when)
     unsealed = render.render_signed_pdf("pd_consent", document, None, [record], "https://romashka.example/verify")
+    # A document of another cooperative (the operator's sample requisites), unsealed.
+    other, other_record = sign_document("pd_consent", sample_context("individual"), os.urandom(32), scribble_png(),
+                                        when)
+    other_unsealed = render.render_signed_pdf("pd_consent", other, None, [other_record], "https://x.example/verify")
     return {"operator": operator, "cooperative": cooperative, "unsealed": unsealed,
-            "sealed": seal_pdf(unsealed, cooperative), "data_dir": data_dir}
+            "sealed": seal_pdf(unsealed, cooperative), "data_dir": data_dir, "other_unsealed": other_unsealed}
 
 
 # --------------------------------------------------------------------------- certificates
@@ -220,6 +229,19 @@ def test_a_cooperative_document_verifies_with_the_operator_fingerprint_only(worl
     # The operator's own documents still carry one certificate.
     own = verify_pdf(seal_pdf(world["unsealed"], operator), seal_certificates=[operator.certificate_sha256])
     assert own.valid and own.seal_trust == "certificate" and own.seal.issuer_sha256 == ""
+
+
+def test_a_cooperative_seal_vouches_for_its_own_cooperative_only(world):
+    """The operator issued the certificate, but for one cooperative: its seal on another cooperative's document
+    (here the operator's own requisites) is refused, whoever published what."""
+    operator, cooperative = world["operator"], world["cooperative"]
+    assert check_seal(world["sealed"]).signer_inn == INN
+    foreign = seal_pdf(world["other_unsealed"], cooperative)
+    assert check_seal(foreign).valid  # the seal itself is intact …
+    result = verify_pdf(foreign, seal_certificates=[operator.certificate_sha256])
+    assert not result.valid  # … but it is on a document it does not vouch for
+    assert f"Печать кооператива {cooperative.subject_name} (ИНН {INN}) стоит на документе другого кооператива" \
+        in result.reason
 
 
 def test_the_seal_embeds_the_chain(world):
