@@ -119,10 +119,10 @@ def breakdown(template_id: str, context: dict, seed: bytes, png: bytes, n: int) 
 
 
 def print_breakdown(context: dict, seed: bytes, png: bytes, n: int) -> None:
-    """Where a signed document's extra cost goes, for the four documents of the joining package."""
+    """Where a signed document's extra cost goes, for the documents a member signs when joining."""
     rows = [breakdown(t, context, seed, png, n) for t in PACKAGE]
     totals = [sum(r[i] for r in rows) for i in range(len(STAGES))]
-    print(f"where the signed package's extra CPU goes (median of {n}, cumulative, all four documents):")
+    print(f"where the signed package's extra CPU goes (median of {n}, cumulative, all {len(PACKAGE)} documents):")
     for i, stage in enumerate(STAGES):
         step = totals[i] - (totals[i - 1] if i else 0)
         print(f"  {stage:<20} {totals[i]:7.0f} ms  ({'+' if i else ' '}{step:5.0f} ms, ×{totals[i] / totals[0]:.2f})")
