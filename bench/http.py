@@ -250,10 +250,13 @@ async def sign_up_member(client, settings) -> None:
     token = await connect.send_registration_link(settings, request["id"], {"id": 0, "email": STAFF_EMAIL})
     key = MemberKey()
     r = await client.get(f"/join/{token}")
-    r = await post_form(client, f"/join/{token}", {"email": email, "pep_offer": "on",
-                                                   "offer_sha256": form_value(r.text, "offer_sha256"),
-                                                   "public_key": key.public_b64, "key_proof": key.proof(email),
-                                                   "saved": "on"})
+    # The ПЭП offer accepted by its own request, before the key (as «Принять оферту» posts it).
+    r = await post_form(client, f"/join/{token}/offer", {
+        "pep_offer": "on", "offer_sha256": form_value(r.text, "offer_sha256"),
+        "offer_context_sha256": form_value(r.text, "offer_context_sha256")})
+    expect(r, 303, "POST /join/{token}/offer")
+    r = await post_form(client, f"/join/{token}", {"email": email, "public_key": key.public_b64,
+                                                   "key_proof": key.proof(email), "saved": "on"})
     expect(r, 303, "POST /join/{token}")
     expect(await post_form(client, "/cabinet/application", ORG_APPLICATION), 303, "POST /cabinet/application")
     png = signature_png()

@@ -18,7 +18,9 @@ from portal.settings import Settings
 
 
 def all_tables() -> list[type[Table]]:
-    from portal.accounts.tables import AuthChallenge, Member, MemberKey, PepAcceptance, RecoveryLink
+    from portal.accounts.tables import (
+        AuthChallenge, Member, MemberKey, PepAcceptance, PepAcceptancePending, RecoveryLink,
+    )
     from portal.applications.tables import Application
     from portal.audit.tables import AuditEvent
     from portal.connect.tables import ConnectRequest, RegistrationLink
@@ -31,7 +33,7 @@ def all_tables() -> list[type[Table]]:
     return [
         Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink,
         Member, MemberKey, AuthChallenge, RecoveryLink, Application, SignatureImage, Document, Signature, StoreEntry,
-        PepAcceptance,
+        PepAcceptance, PepAcceptancePending,
     ]
 
 

@@ -7,10 +7,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
 from portal.accounts import guards, offer, service
-from portal.cooperatives.service import operator
 from portal.origin import origin_of
 from portal.connect import service as connect
-from portal.web import PageError, post_rate_limit, redirect, render
+from portal.web import PageError, is_htmx, post_rate_limit, redirect, render
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 LOGIN_LIMIT = post_rate_limit("member_login", 10)
@@ -34,34 +33,16 @@ class LinkProblem(Exception):
 
 
 def link_problem_page(request: Request, exc: LinkProblem) -> object:
-    """A registration link that does not work, said in plain words, with «Войти» and the operator's contacts."""
+    """A registration link that does not work, said in plain words, with «Войти» and the operator's contacts.
+    An htmx request (the offer accepted on a page opened while the link still worked) reloads the page, which
+    then says it."""
     status, title, text = LINK_PROBLEMS[exc.state]
     operator = request.app.state.settings.operator
-    return render(request, "accounts/link_problem.html", {"title": title, "text": text, "state": exc.state,
-                                                          "operator": operator}, status_code=status)
-
-
-# The print layout (A4 margins, the addressee block on the right) on a narrow screen: same text, readable.
-SCREEN_CSS = (
-    "<style>@media screen { body { margin: 12px; } }"
-    " @media screen and (max-width: 640px) { .addressee { margin-left: 0 !important; } }</style>"
-)
-
-
-def document_frame(html: str) -> Response:
-    """A document's HTML to be read in a frame of a portal page: no scripts, nothing from outside."""
-    return Response(html.replace("</head>", SCREEN_CSS + "</head>", 1), media_type="text/html", headers={
-        "X-Frame-Options": "SAMEORIGIN",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                   "frame-ancestors 'self'",
-    })
-
-
-def offer_pdf_response(pdf: bytes, version: int) -> Response:
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="oferta-pep-v{version}.pdf"',
-        "Cache-Control": "private, no-cache",
-    })
+    response = render(request, "accounts/link_problem.html", {"title": title, "text": text, "state": exc.state,
+                                                              "operator": operator}, status_code=status)
+    if is_htmx(request):
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 async def _log_in(request: Request, member_id: int) -> None:
@@ -80,41 +61,64 @@ class JoinController(Controller):
             raise LinkProblem(state.state)
         return state
 
-    def _page(self, request: Request, state: connect.LinkState, token: str, *, errors: dict | None = None,
-              email: str = "", accepted: bool = False, status_code: int = 200) -> object:
-        template = offer.current_offer()
+    async def _page(self, request: Request, state: connect.LinkState, token: str, *, errors: dict | None = None,
+                    email: str = "", ticked: bool = False, restore_key: bool = False, status_code: int = 200,
+                    block: str | None = None) -> object:
+        """The registration page, or only its offer-and-key block (htmx). The key can be made only once the
+        offer is accepted — the server says so, the browser does not decide it."""
+        shown = await offer.shown_offer()
+        acceptance = await offer.pending_of(state.link["id"], shown)
         return render(request, "accounts/join.html", {
             "link": state.link, "req": state.request, "token": token, "errors": errors or {}, "email": email,
-            "offer": template, "offer_accepted": accepted}, status_code=status_code)
+            "offer": shown, "acceptance": acceptance, "offer_accepted": acceptance is not None,
+            "offer_ticked": ticked, "restore_key": restore_key}, status_code=status_code, block=block)
 
     @get("/{token:str}")
     async def start(self, request: Request, token: FromPath[str]) -> object:
         state = await self._link(token)
-        return self._page(request, state, token)
+        return await self._page(request, state, token)
 
     @get("/{token:str}/offer")
     async def offer_text(self, request: Request, token: FromPath[str]) -> Response:
         """The ПЭП offer, readable in full before it is accepted (shown in a frame of the registration page)."""
         await self._link(token)
-        return document_frame(offer.offer_html(offer.offer_context(await operator())))
+        return offer.offer_frame_response((await offer.shown_offer()).context)
 
     @get("/{token:str}/offer.pdf")
     async def offer_download(self, request: Request, token: FromPath[str]) -> Response:
         await self._link(token)
-        pdf = await offer.offer_pdf(offer.offer_context(await operator()))
-        return offer_pdf_response(pdf, offer.current_offer().version)
+        return await offer.offer_pdf_response((await offer.shown_offer()).context)
+
+    @post("/{token:str}/offer")
+    async def accept_offer(self, request: Request, token: FromPath[str], data: Form) -> object:
+        """«Принять оферту»: the acceptance is recorded now, before the key; then the key can be made."""
+        state = await self._link(token)
+        ticked = data.get("pep_offer") == "on"
+        try:
+            await service.accept_offer_at_registration(token, ticked, data.get("offer_sha256", ""),
+                                                       data.get("offer_context_sha256", ""), origin_of(request))
+        except service.AccountError as exc:
+            if exc.field == "link":
+                raise LinkProblem((await connect.check_link(token)).state)
+            return await self._page(request, state, token, errors={exc.field: exc.message}, ticked=ticked,
+                                    status_code=422, block="offer_key")
+        if is_htmx(request):
+            return await self._page(request, state, token, block="offer_key")
+        return redirect(f"/join/{token}#key")
 
     @post("/{token:str}")
     async def register(self, request: Request, token: FromPath[str], data: Form) -> object:
         state = await self._link(token)
-        accepted = data.get("pep_offer") == "on"
         try:
             member_id = await service.register(token, data.get("email", ""), data.get("public_key", ""),
-                                               data.get("key_proof", ""), data.get("saved") == "on", origin_of(request),
-                                               offer_accepted=accepted, offer_sha256=data.get("offer_sha256", ""))
+                                               data.get("key_proof", ""), data.get("saved") == "on",
+                                               origin_of(request))
         except service.AccountError as exc:
-            return self._page(request, state, token, errors={exc.field: exc.message}, email=data.get("email", ""),
-                              accepted=accepted and exc.field != "pep_offer", status_code=422)
+            # The key made in the browser is kept, unless the offer was not (or no longer) accepted: a key is
+            # made after the acceptance, never before.
+            return await self._page(request, state, token, errors={exc.field: exc.message},
+                                    email=data.get("email", ""), restore_key=exc.field != "pep_offer",
+                                    status_code=422)
         await _log_in(request, member_id)
         return redirect("/cabinet/application")
 

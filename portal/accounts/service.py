@@ -7,7 +7,7 @@ import secrets
 
 from portal import db
 from portal.accounts import offer
-from portal.accounts.tables import AuthChallenge, Member, MemberKey, RecoveryLink
+from portal.accounts.tables import AuthChallenge, Member, MemberKey, PepAcceptancePending, RecoveryLink
 from portal.audit.service import record
 from portal.clock import now
 from portal.connect import service as connect
@@ -59,14 +59,43 @@ def _checked_key(email: str, public_key_b64: str, proof_b64: str) -> bytes:
     return raw
 
 
-OFFER_REQUIRED = ("Примите условия оферты — Соглашения об использовании простой электронной подписи: без этого "
-                  "ключ пайщика не создаётся и документы подписать нельзя.")
+OFFER_REQUIRED = ("Примите оферту — Соглашение об использовании простой электронной подписи: отметьте «Я принимаю "
+                  "условия оферты» и нажмите «Принять оферту». Ключ пайщика создаётся только после этого.")
+OFFER_NOT_TICKED = ("Отметьте «Я принимаю условия оферты»: без этого ключ пайщика не создаётся и документы подписать "
+                    "нельзя.")
+OFFER_AGAIN = ("Примите оферту — Соглашение об использовании простой электронной подписи — ещё раз: её текст или "
+               "реквизиты кооператива изменились после того, как вы её приняли. Затем создайте ключ заново.")
 
 
-async def register(token: str, email: str, public_key_b64: str, proof_b64: str, saved: bool, origin: Origin = SYSTEM,
-                   *, offer_accepted: bool = False, offer_sha256: str = "") -> int:
-    """Confirm the e-mail of a registration link, record the acceptance of the ПЭП offer (made before the key)
-    and register the member's public key; the link is used up."""
+async def accept_offer_at_registration(token: str, accepted: bool, offer_sha256: str, context_sha256: str,
+                                       origin: Origin = SYSTEM) -> dict:
+    """«Принять оферту» on the registration page: the acceptance, pending against the link, before any key.
+    Refused when the link does not work, the box is not ticked, or the text or the cooperative's values the
+    page showed are not the current ones."""
+    state = await connect.check_link(token)
+    if state.state != "valid":
+        raise AccountError("link", "Ссылка на регистрацию больше не действует.")
+    if not accepted:
+        raise AccountError("pep_offer", OFFER_NOT_TICKED)
+    op = await operator()
+    shown = await offer.shown_offer(op["id"])
+    changed = offer.offer_check(shown, offer_sha256, context_sha256)
+    if changed:
+        raise AccountError("pep_offer", changed)
+    async with db.transaction():
+        return await offer.record_pending(state.link, op["id"], shown, origin)
+
+
+async def registration_acceptance(link: dict) -> dict | None:
+    """The offer accepted with this registration link, if it is the offer as it is now."""
+    return await offer.pending_of(link["id"], await offer.shown_offer())
+
+
+async def register(token: str, email: str, public_key_b64: str, proof_b64: str, saved: bool,
+                   origin: Origin = SYSTEM) -> int:
+    """Confirm the e-mail of a registration link and register the member's public key; the ПЭП offer must have
+    been accepted with this link before (its own request, before the key was made): that acceptance becomes the
+    member's, with its own time, IP and user agent. The link is used up."""
     state = await connect.check_link(token)
     if state.state != "valid":
         raise AccountError("link", "Ссылка на регистрацию больше не действует.")
@@ -76,11 +105,11 @@ async def register(token: str, email: str, public_key_b64: str, proof_b64: str, 
         raise AccountError("email", str(exc))
     if typed.casefold() != state.link["email"].casefold():
         raise AccountError("email", "Это не тот адрес, на который пришла ссылка. Введите адрес из письма.")
-    if not offer_accepted:
-        raise AccountError("pep_offer", OFFER_REQUIRED)
-    changed = offer.offer_check(offer_sha256)
-    if changed:
-        raise AccountError("pep_offer", changed)
+    pending = await registration_acceptance(state.link)
+    if pending is None:
+        earlier = await PepAcceptancePending.exists().where(
+            PepAcceptancePending.registration_link == state.link["id"])
+        raise AccountError("pep_offer", OFFER_AGAIN if earlier else OFFER_REQUIRED)
     raw = _checked_key(state.link["email"], public_key_b64, proof_b64)
     if not saved:
         raise AccountError("saved", "Подтвердите, что сохранили ключ: без него войти и подписать документы нельзя.")
@@ -100,14 +129,16 @@ async def register(token: str, email: str, public_key_b64: str, proof_b64: str, 
                    email_confirmed_at=t, created_at=t)
         ).returning(Member.id)
         member_id = rows[0]["id"]
-        # The offer is accepted first: the key it makes valid comes after it.
-        await offer.record_acceptance(member_id, op, link["email"], offer.current_offer(), origin, at=t)
+        # The offer was accepted before the key was made: its acceptance keeps its own time, IP and user agent.
+        acceptance = await offer.bind_pending(pending, member_id)
         await MemberKey.insert(
             MemberKey(member=member_id, public_key=b64encode(raw), fingerprint=key_fingerprint(raw), created_at=t)
         )
         await record("member.registered", actor_type="member", actor_id=member_id, actor_label=link["email"],
                      object_type="member", object_id=member_id, origin=origin,
-                     details={"key_fingerprint": key_fingerprint(raw), "connect_request": link["connect_request"]})
+                     details={"key_fingerprint": key_fingerprint(raw), "connect_request": link["connect_request"],
+                              "pep_acceptance": acceptance["id"],
+                              "pep_offer_accepted_at": offer.utc_iso(acceptance["accepted_at"])})
     return member_id
 
 
@@ -226,15 +257,18 @@ async def replace_key(token: str, public_key_b64: str, proof_b64: str, saved: bo
     return member["id"]
 
 
-async def accept_offer(member: dict, accepted: bool, offer_sha256: str, origin: Origin = SYSTEM) -> dict:
+async def accept_offer(member: dict, accepted: bool, offer_sha256: str, context_sha256: str,
+                       origin: Origin = SYSTEM) -> dict:
     """A member registered before the offer was asked for accepts it now (on the signing page, before signing
-    anything); recorded the same way as at registration. Accepting twice changes nothing."""
+    anything); recorded the same way, with the same check of the text and the values the page showed.
+    Accepting twice changes nothing."""
     from portal.cooperatives.tables import Cooperative
 
     if not accepted:
         raise AccountError("pep_offer", "Примите условия оферты — Соглашения об использовании простой электронной "
                                         "подписи: без этого подписать документы ключом пайщика нельзя.")
-    changed = offer.offer_check(offer_sha256)
+    shown = await offer.shown_offer(member["cooperative"])
+    changed = offer.offer_check(shown, offer_sha256, context_sha256)
     if changed:
         raise AccountError("pep_offer", changed)
     existing = await offer.acceptance_of(member["id"])
@@ -242,4 +276,5 @@ async def accept_offer(member: dict, accepted: bool, offer_sha256: str, origin: 
         return existing
     cooperative = await Cooperative.select().where(Cooperative.id == member["cooperative"]).first()
     async with db.transaction():
-        return await offer.record_acceptance(member["id"], cooperative, member["email"], offer.current_offer(), origin)
+        return await offer.record_acceptance(member["id"], cooperative, member["email"], shown.template, origin,
+                                             context=shown.context)

@@ -1,7 +1,7 @@
 from piccolo.columns import JSON, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
-from portal.connect.tables import ConnectRequest
+from portal.connect.tables import ConnectRequest, RegistrationLink
 from portal.cooperatives.tables import Cooperative
 
 
@@ -58,6 +58,24 @@ class PepAcceptance(Table, tablename="pep_acceptance"):
     template_sha256 = Varchar(length=64)
     offer_context = JSON(default="{}")  # {"cooperative": …}: the text re-renders exactly as it was accepted
     email = Varchar(length=254)
+    accepted_at = Timestamptz()
+    ip = Varchar(length=64, default="")
+    user_agent = Text(default="")
+
+
+class PepAcceptancePending(Table, tablename="pep_acceptance_pending"):
+    """The ПЭП offer accepted on the registration page («Принять оферту»), before the key is made and before the
+    member exists: tied to the registration link, it becomes the member's ``PepAcceptance`` (same time, IP and
+    user agent) when the registration succeeds, and is deleted then."""
+
+    registration_link = ForeignKey(RegistrationLink, index=True)
+    cooperative = ForeignKey(Cooperative)
+    template_id = Varchar(length=64)
+    template_version = Integer()
+    template_sha256 = Varchar(length=64)
+    offer_context = JSON(default="{}")  # the cooperative's values the offer was shown with
+    context_sha256 = Varchar(length=64)  # their canonical SHA-256, as the page carried it
+    email = Varchar(length=254)  # the link's address
     accepted_at = Timestamptz()
     ip = Varchar(length=64, default="")
     user_agent = Text(default="")

@@ -13,10 +13,9 @@ from litestar.di import NamedDependency, Provide
 
 from portal.accounts import offer
 from portal.accounts import service as accounts
-from portal.accounts.controller import document_frame, offer_pdf_response
 from portal.accounts.guards import current_member, member_guard
+from portal.accounts.offer import document_frame
 from portal.applications import forms, service
-from portal.cooperatives.service import operator
 from portal.documents import store
 from portal.documents.download import pdf_response
 from portal.origin import origin_of
@@ -156,8 +155,8 @@ class CabinetController(Controller):
         nonce = await service.new_signing_nonce(application, today)
         context = {"member": member, "package": package, "nonce": nonce, "errors": errors or {},
                    "error": (errors or {}).get("package"), "acceptance": package.acceptance,
-                   "offer": offer.current_offer(), "consent": consent, "consent_outdated": bool(earlier_consents),
-                   "ticked": ticked or {}}
+                   "offer": await offer.shown_offer(member["cooperative"]), "consent": consent,
+                   "consent_outdated": bool(earlier_consents), "ticked": ticked or {}}
         return render(request, "cabinet/sign.html", context, status_code=status_code)
 
     @get("/sign/preview/{template_id:str}")
@@ -174,26 +173,18 @@ class CabinetController(Controller):
     @get("/offer")
     async def offer_text(self, request: Request, member: NamedDependency[dict]) -> Response:
         """The offer as the member accepted it (with the acceptance), or the current one to be accepted."""
-        acceptance = await offer.acceptance_of(member["id"])
-        if acceptance is None:
-            return document_frame(offer.offer_html(offer.offer_context(await operator())))
-        return document_frame(offer.offer_html(offer.accepted_context(acceptance), acceptance["template_version"]))
+        return offer.offer_frame_response(*await offer.member_offer(member))
 
     @get("/offer.pdf")
     async def offer_download(self, request: Request, member: NamedDependency[dict]) -> Response:
-        acceptance = await offer.acceptance_of(member["id"])
-        if acceptance is None:
-            pdf = await offer.offer_pdf(offer.offer_context(await operator()))
-            return offer_pdf_response(pdf, offer.current_offer().version)
-        pdf = await offer.offer_pdf(offer.accepted_context(acceptance), acceptance["template_version"])
-        return offer_pdf_response(pdf, acceptance["template_version"])
+        return await offer.offer_pdf_response(*await offer.member_offer(member))
 
     @post("/offer")
     async def accept_offer(self, request: Request, data: Form, member: NamedDependency[dict]) -> object:
         """A member registered before the offer was asked for accepts it before signing anything."""
         try:
             await accounts.accept_offer(member, data.get("pep_offer") == "on", data.get("offer_sha256", ""),
-                                        origin_of(request))
+                                        data.get("offer_context_sha256", ""), origin_of(request))
         except accounts.AccountError as exc:
             return await self._sign_page(request, member, errors={"pep_offer": exc.message}, status_code=422)
         return redirect("/cabinet/sign#consent")

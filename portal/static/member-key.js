@@ -120,17 +120,8 @@
     var createBtn = root.querySelector("[data-action=create-key]");
     var seed = null;
     var pendingKey = PENDING + ":" + location.pathname;
-    /* The ПЭП offer is accepted before the key is made: the button waits for its checkbox. */
-    var gateSel = root.getAttribute("data-requires");
-    var gate = gateSel ? document.querySelector(gateSel) : null;
-    var gateHint = root.querySelector("[data-key-gate-hint]");
-    function syncGate() {
-      if (!gate || seed) return;
-      createBtn.disabled = !gate.checked || !supported();
-      if (gateHint) gateHint.hidden = gate.checked;
-      if (gate.checked) showError(root, "");
-    }
-    if (gate) { gate.addEventListener("change", syncGate); syncGate(); }
+    /* The ПЭП offer is accepted before the key is made: the server renders the button disabled until it has
+     * recorded the acceptance («Принять оферту»); nothing here enables it. */
     if (!supported()) {
       showError(root, "Браузер не поддерживает создание ключа: нужен современный браузер и защищённое соединение (HTTPS).");
       if (createBtn) createBtn.disabled = true;
@@ -148,7 +139,7 @@
       try { sessionStorage.setItem(pendingKey, bytesToHex(seed)); } catch (e) {}
     }
     createBtn.addEventListener("click", async function () {
-      if (gate && !gate.checked) { showError(root, "Сначала примите условия оферты."); return; }
+      if (createBtn.disabled) return;
       try { var k = await generate(); await show(k.seed); } catch (e) { showError(root, "Не удалось создать ключ: " + e.message); }
     });
     root.querySelector("[data-action=copy-key]").addEventListener("click", async function (ev) {
@@ -159,6 +150,7 @@
       download("klyuch-paishchika-" + email.replace(/[^a-z0-9]+/gi, "-") + ".txt", keyFileText(email, seed));
     });
     form.addEventListener("submit", function (ev) {
+      if (!root.isConnected) return;  /* this panel was swapped out (htmx): its successor answers */
       if (!seed) { ev.preventDefault(); showError(root, "Сначала создайте ключ."); return; }
       var keep = form.querySelector("[name=remember_key]");
       if (keep && keep.checked) store(email, seed);
@@ -226,4 +218,12 @@
     hexToBytes: hexToBytes, bytesToHex: bytesToHex };
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (e) { init(e.target); });
+  /* The offer block came back from «Принять оферту»: the focus goes to what it says (accepted, or the box). */
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var from = e.detail.requestConfig && e.detail.requestConfig.elt;
+    var block = document.getElementById("offer-key");
+    if (!block || !from || from.id !== "offer-form") return;
+    var target = block.querySelector("[data-offer-accepted]") || block.querySelector("#pep-offer");
+    if (target) target.focus();
+  });
 })();

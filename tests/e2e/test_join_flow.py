@@ -1,5 +1,5 @@
-"""J1 in a real browser, desktop (mouse) and phone (touch): e-mailed link → the ПЭП offer accepted → member
-key → application → hand-drawn signature → the personal-data consent by its own action → the package signed →
+"""J1 in a real browser, desktop (mouse) and phone (touch): e-mailed link → the ПЭП offer accepted by its own
+request («Принять оферту») → member key → application → hand-drawn signature → the personal-data consent by its own action → the package signed →
 signed PDFs, read back with poppler and checked with `portal verify`."""
 
 from __future__ import annotations
@@ -91,8 +91,7 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     page.goto(link)
     expect(page.locator("h1")).to_contain_text("Регистрация в ПК «ВОСХОД»")
 
-    # The ПЭП offer comes first: readable in full; until it is accepted no key can be made.
-    page.fill("#email", case["email"])
+    # The ПЭП offer comes first: readable in full; until the server has recorded its acceptance no key can be made.
     create = page.locator("[data-action=create-key]")
     expect(page.locator("#offer iframe.doc-frame")).to_be_visible()
     offer_frame = page.frame_locator("#offer iframe.doc-frame")
@@ -103,15 +102,33 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     create.click(force=True)  # a disabled button does nothing
     expect(page.locator("[data-key-panel]")).to_be_hidden()
     assert page.input_value("input[name=public_key]") == ""
-    # Posting without the offer (the browser's own checks bypassed) is refused at the field, the e-mail kept.
-    page.evaluate("document.querySelector('form.form').submit()")
-    expect(page.locator("#err-pep_offer")).to_contain_text("Примите условия оферты")
+    # Posting the registration without the offer accepted (the browser's own checks bypassed) is refused at the
+    # field, the e-mail kept.
+    page.fill("#email", case["email"])
+    page.evaluate("document.querySelector('#join-form').submit()")
+    expect(page.locator("#err-pep_offer")).to_contain_text("Примите оферту")
     assert page.input_value("#email") == case["email"]
     expect(create).to_be_disabled()
     shot(page, f"join-offer-{case_name}")
+    # Ticking the box is not the acceptance: the key still waits.
     page.check("#pep-offer")
+    expect(create).to_be_disabled()
+    # «Принять оферту» with the box unticked: refused at the box (the block only is swapped, the e-mail stays).
+    page.uncheck("#pep-offer")
+    page.click("#accept-offer")
+    expect(page.locator("#err-pep_offer")).to_contain_text("Отметьте")
+    expect(create).to_be_disabled()
+    assert page.input_value("#email") == case["email"]
+    # Accepted: the server records it and answers with the block, the key button enabled.
+    page.check("#pep-offer")
+    page.click("#accept-offer")
+    expect(page.locator("#offer-accepted")).to_contain_text("Оферта принята")
+    expect(page.locator("#offer-accepted")).to_be_focused()
     expect(create).to_be_enabled()
-    expect(page.locator("#key-gate-hint")).to_be_hidden()
+    expect(page.locator("#key-gate-hint")).to_have_count(0)
+    expect(page.locator("#pep-offer")).to_have_count(0)
+    assert page.url.split("#")[0] == link and page.input_value("#email") == case["email"]
+    shot(page, f"join-offer-accepted-{case_name}")
 
     # The member key: made in the browser, shown once, downloadable as a file.
     page.click("text=Создать ключ пайщика")

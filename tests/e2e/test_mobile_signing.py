@@ -75,11 +75,14 @@ def on_the_signing_page(live_server, new_page, case=CASE, device=PHONE) -> tuple
     page = new_page(**device)
     page.goto(link)
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    # The ПЭП offer accepted by its own request first (as «Принять оферту» posts it), then the key registered.
+    offer = {"pep_offer": "on", "_csrf_token": token}
+    for name in ("offer_sha256", "offer_context_sha256"):
+        offer[name] = page.locator(f"input[name={name}]").get_attribute("value")
+    r = page.request.post(link + "/offer", form=offer)
+    assert r.ok and r.url.split("#")[0] == link, r.status
     form = {"email": case["email"], "public_key": key.public_b64, "key_proof": key.proof(case["email"]),
-            "saved": "on", "pep_offer": "on", "_csrf_token": token}
-    offer = page.locator("input[name=offer_sha256]")
-    if offer.count():  # the ПЭП offer, accepted before the key is registered
-        form["offer_sha256"] = offer.get_attribute("value")
+            "saved": "on", "_csrf_token": token}
     r = page.request.post(link, form=form)
     assert r.ok and r.url.endswith("/cabinet/application"), r.status
     short_name = case["coop"].replace("Потребительский кооператив", "ПК")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from portal.accounts.tables import Member, MemberKey, PepAcceptance
+from portal.accounts.tables import Member, MemberKey, PepAcceptance, PepAcceptancePending
 from portal.applications.service import CONSENT, JOIN_PACKAGE
 from portal.applications.tables import Application
 from portal.audit.tables import AuditEvent
 from portal.connect import service as connect
+from portal.connect.tables import RegistrationLink
+from portal.cooperatives.tables import Cooperative
 from portal.documents.tables import Document, Signature, SignatureImage
 from tests.conftest import csrf_token, post_form
 from tests.factories import ORG_APPLICATION, MemberKey as Key, form_value, signature_png
@@ -32,17 +35,36 @@ async def invite(client, email: str = "maria@example.org", inn: str = "770708389
     return await connect.send_registration_link(settings, row[0]["id"], {"id": 0, "email": "staff@x"})
 
 
-def join_fields(key: Key, link_email: str, offer_sha256: str, **changes: str) -> dict[str, str]:
-    """What the registration page posts: the e-mail, the accepted ПЭП offer (which text), the new key."""
-    return {"email": link_email, "pep_offer": "on", "offer_sha256": offer_sha256, "public_key": key.public_b64,
-            "key_proof": key.proof(link_email), "saved": "on", **changes}
+def join_fields(key: Key, link_email: str, **changes: str) -> dict[str, str]:
+    """What the registration form posts: the e-mail and the new key (the offer was accepted before, on its own)."""
+    return {"email": link_email, "public_key": key.public_b64, "key_proof": key.proof(link_email), "saved": "on",
+            **changes}
+
+
+def offer_fields(page: str, **changes: str) -> dict[str, str]:
+    """What «Принять оферту» posts: the ticked box and what the page showed (the text's and the values' SHA-256)."""
+    return {"pep_offer": "on", "offer_sha256": form_value(page, "offer_sha256"),
+            "offer_context_sha256": form_value(page, "offer_context_sha256"), **changes}
+
+
+async def accept_offer(client, token: str, page: str | None = None, *, htmx: bool = False, **headers):
+    if page is None:
+        page = (await client.get(f"/join/{token}")).text
+    if htmx:
+        headers["HX-Request"] = "true"
+    return await client.post(f"/join/{token}/offer", data={**offer_fields(page), "_csrf_token": await csrf_token(client)},
+                             headers=headers)
 
 
 async def register(client, key: Key, email: str = "maria@example.org", inn: str = "7707083893", **headers):
     token = await invite(client, email, inn)
     r = await client.get(f"/join/{token}")
     assert r.status_code == 200 and "Создать ключ пайщика" in r.text
-    fields = join_fields(key, email, form_value(r.text, "offer_sha256"), email=email.upper())
+    r = await accept_offer(client, token, r.text, **headers)
+    assert r.status_code == 303 and r.headers["location"] == f"/join/{token}#key", r.text
+    page = (await client.get(f"/join/{token}")).text
+    assert 'id="offer-accepted"' in page and not re.search(r'data-action="create-key"\s+disabled', page)
+    fields = join_fields(key, email, email=email.upper())
     r = await client.post(f"/join/{token}", data={**fields, "_csrf_token": await csrf_token(client)}, headers=headers)
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/cabinet/application"
@@ -140,66 +162,121 @@ async def test_join_link_registers_the_member_and_uses_up_the_link(client):
 async def test_join_refuses_wrong_email_and_missing_proof_and_keeps_the_link(client):
     key = Key()
     token = await invite(client)
-    sha = form_value((await client.get(f"/join/{token}")).text, "offer_sha256")
+    assert (await accept_offer(client, token)).status_code == 303
     email = "maria@example.org"
-    r = await post_form(client, f"/join/{token}", join_fields(key, email, sha, email="other@example.org"))
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, email="other@example.org"))
     assert r.status_code == 422 and "не тот адрес" in r.text and 'value="other@example.org"' in r.text
-    r = await post_form(client, f"/join/{token}", join_fields(key, email, sha, key_proof=Key().proof(email)))
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, key_proof=Key().proof(email)))
     assert r.status_code == 422 and "владение ключом" in r.text
-    assert 'name="pep_offer" value="on" checked' in r.text  # the accepted offer stays ticked
-    r = await post_form(client, f"/join/{token}", join_fields(key, email, sha, saved=""))
+    # The offer stays accepted (the server's record), the key already shown is kept.
+    assert 'id="offer-accepted"' in r.text and "data-restore" in r.text
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, saved=""))
     assert r.status_code == 422 and "сохранили ключ" in r.text
     assert await Member.count() == 0 and (await connect.check_link(token)).state == "valid"
-    assert await PepAcceptance.count() == 0
+    assert await PepAcceptance.count() == 0 and await PepAcceptancePending.count() == 1
 
 
-async def test_the_offer_is_shown_in_full_and_registration_without_accepting_it_is_refused(client):
+async def test_the_offer_is_shown_in_full_and_the_key_waits_for_its_acceptance(client):
     from portal.documents.templates import get_template
 
     offer = get_template("pep_agreement")
-    key = Key()
     token = await invite(client)
     r = await client.get(f"/join/{token}")
     page = r.text
     # The offer comes before the key: readable in a frame and as a PDF, an unticked box, the key button disabled.
-    assert page.index('id="pep-offer"') < page.index('data-action="create-key"')
+    assert page.index('id="pep-offer"') < page.index('id="accept-offer"') < page.index('data-action="create-key"')
     assert f'src="/join/{token}/offer"' in page and f'href="/join/{token}/offer.pdf"' in page
     box = page.split('id="pep-offer"')[1].split(">")[0]
-    assert "checked" not in box
-    assert re.search(r'data-action="create-key"\s+disabled', page)
+    assert "checked" not in box and 'form="offer-form"' in page.split('id="pep-offer"')[0].rsplit("<input", 1)[1]
+    assert re.search(r'data-action="create-key"\s+disabled', page) and 'id="key-gate-hint"' in page
     assert form_value(page, "offer_sha256") == offer.sha256
+    assert re.fullmatch(r"[0-9a-f]{64}", form_value(page, "offer_context_sha256"))
+    assert f'action="/join/{token}/offer"' in page and f'hx-post="/join/{token}/offer"' in page
     r = await client.get(f"/join/{token}/offer")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'self'" in r.headers["content-security-policy"] and "<script" not in r.text
     assert "простой электронной подписи" in r.text.lower()
     r = await client.get(f"/join/{token}/offer.pdf")
     assert r.status_code == 200 and r.content.startswith(b"%PDF") and r.headers["content-type"] == "application/pdf"
+    assert f'filename="oferta-pep-v{offer.version}.pdf"' in r.headers["content-disposition"]
     assert (await client.get("/join/not-a-token/offer")).status_code == 404
 
-    # Not accepted: refused at the field, in Russian, nothing typed lost, nothing registered.
+    # «Принять оферту» without the box ticked: refused at the box, nothing recorded.
+    r = await post_form(client, f"/join/{token}/offer", {k: v for k, v in offer_fields(page).items() if k != "pep_offer"})
+    assert r.status_code == 422 and "Отметьте" in r.text.split('id="err-pep_offer"')[1].split("</p>")[0]
+    assert await PepAcceptancePending.count() == 0
+
+
+async def test_registration_without_a_prior_acceptance_is_refused(client):
+    key = Key()
+    token = await invite(client)
     email = "maria@example.org"
-    fields = join_fields(key, email, offer.sha256)
-    del fields["pep_offer"]
-    r = await post_form(client, f"/join/{token}", fields)
+    # The box ticked in the registration form is not an acceptance: only «Принять оферту» is.
+    r = await post_form(client, f"/join/{token}", join_fields(key, email, pep_offer="on"))
     assert r.status_code == 422
     error = r.text.split('id="err-pep_offer"')[1].split("</p>")[0]
-    assert "Примите условия оферты" in error
-    assert 'value="maria@example.org"' in r.text and "data-restore" in r.text  # the e-mail and the key are kept
-    # Accepted, but a text other than the current one (the offer changed while the page was open): refused too.
-    r = await post_form(client, f"/join/{token}", join_fields(key, email, "0" * 64))
-    assert r.status_code == 422 and "Текст оферты обновился" in r.text.split('id="err-pep_offer"')[1]
-    assert await Member.count() == 0 and await PepAcceptance.count() == 0
+    assert "Примите оферту" in error
+    assert 'value="maria@example.org"' in r.text  # the e-mail is kept
+    assert "data-restore" not in r.text  # a key made before the acceptance is not kept: it is made after it
+    assert re.search(r'data-action="create-key"\s+disabled', r.text)
+    assert await Member.count() == 0 and await PepAcceptance.count() == 0 and await PepAcceptancePending.count() == 0
     assert (await connect.check_link(token)).state == "valid"
 
 
-async def test_the_acceptance_is_recorded_with_time_ip_and_user_agent(client):
-    import datetime as dt
+async def test_the_acceptance_is_refused_when_the_text_or_the_values_changed_after_display(client):
+    token = await invite(client)
+    page = (await client.get(f"/join/{token}")).text
+    # Another text than the current one (the offer changed while the page was open).
+    r = await post_form(client, f"/join/{token}/offer", offer_fields(page, offer_sha256="0" * 64))
+    assert r.status_code == 422 and "Текст оферты обновился" in r.text.split('id="err-pep_offer"')[1]
+    assert 'name="pep_offer" value="on" checked' in r.text  # the box stays ticked
+    # The cooperative's values changed after the page was shown (another phone): refused too.
+    await Cooperative.update({Cooperative.phone: "+74950000000"}).where(Cooperative.is_operator == True)  # noqa: E712
+    r = await post_form(client, f"/join/{token}/offer", offer_fields(page))
+    assert r.status_code == 422
+    assert "Реквизиты кооператива в оферте изменились" in r.text.split('id="err-pep_offer"')[1].split("</p>")[0]
+    assert await PepAcceptancePending.count() == 0
+    # The page shown again carries the new values: accepted.
+    assert form_value(r.text, "offer_context_sha256") != form_value(page, "offer_context_sha256")
+    r = await post_form(client, f"/join/{token}/offer", offer_fields(r.text))
+    assert r.status_code == 303
+    [row] = await PepAcceptancePending.select()
+    assert "+74950000000" in str(row["offer_context"])
 
-    from portal.audit.tables import AuditEvent
+    # Accepted, then the values change before the registration: the registration asks for it again.
+    await Cooperative.update({Cooperative.phone: "+74951111111"}).where(Cooperative.is_operator == True)  # noqa: E712
+    r = await post_form(client, f"/join/{token}", join_fields(Key(), "maria@example.org"))
+    assert r.status_code == 422 and "ещё раз" in r.text.split('id="err-pep_offer"')[1].split("</p>")[0]
+    assert 'id="offer-accepted"' not in r.text and await Member.count() == 0
+
+
+async def test_the_acceptance_is_recorded_with_time_ip_and_user_agent_before_the_key(client):
     from portal.documents.templates import get_template
 
     before = dt.datetime.now(dt.timezone.utc)
-    await register(client, Key(), **{"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"})
+    token = await invite(client)
+    page = (await client.get(f"/join/{token}")).text
+    r = await accept_offer(client, token, page, **{"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"})
+    assert r.status_code == 303 and r.headers["location"] == f"/join/{token}#key"
+    [pending] = await PepAcceptancePending.select()
+    link = await RegistrationLink.select().first()
+    assert pending["registration_link"] == link["id"] and pending["email"] == "maria@example.org"
+    assert pending["context_sha256"] == form_value(page, "offer_context_sha256")
+    # The acceptance is in the audit log at once, before any key exists.
+    [event] = await AuditEvent.select().where(AuditEvent.action == "member.pep_offer_accepted")
+    assert (event["actor_type"], event["object_type"], event["object_id"]) == (
+        "visitor", "registration_link", str(link["id"]))
+    assert event["ip"] == "127.0.0.1" and "TestBrowser/1.0" in event["user_agent"]
+    # Accepting again (the same page, a second click) changes nothing.
+    assert (await accept_offer(client, token, page)).status_code == 303
+    assert await PepAcceptancePending.count() == 1
+
+    # The registration, from another browser: the acceptance keeps its own time, IP and user agent.
+    key = Key()
+    r = await client.post(f"/join/{token}", data={**join_fields(key, "maria@example.org"),
+                                                  "_csrf_token": await csrf_token(client)},
+                          headers={"User-Agent": "OtherBrowser/3.0"})
+    assert r.status_code == 303, r.text
     member = await Member.select().first()
     [row] = await PepAcceptance.select()
     offer = get_template("pep_agreement")
@@ -208,14 +285,55 @@ async def test_the_acceptance_is_recorded_with_time_ip_and_user_agent(client):
         "pep_agreement", offer.version, offer.sha256)
     assert row["ip"] == "127.0.0.1" and row["user_agent"] == "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
     assert row["email"] == "maria@example.org"
+    assert row["accepted_at"] == pending["accepted_at"]
     assert before <= row["accepted_at"] <= dt.datetime.now(dt.timezone.utc)
-    # Before the key: the acceptance comes first, in the audit log too.
-    [event] = await AuditEvent.select().where(AuditEvent.action == "member.pep_offer_accepted")
-    assert event["actor_id"] == str(member["id"]) and event["ip"] == "127.0.0.1"
-    key = await MemberKey.select().first()
-    assert row["accepted_at"] <= key["created_at"]
-    registered = await AuditEvent.select(AuditEvent.id).where(AuditEvent.action == "member.registered").first()
+    key_row = await MemberKey.select().first()
+    assert row["accepted_at"] < key_row["created_at"]  # strictly before the key
+    registered = await AuditEvent.select().where(AuditEvent.action == "member.registered").first()
     assert event["id"] < registered["id"]
+    details = registered["details"] if isinstance(registered["details"], dict) else json.loads(registered["details"])
+    assert details["pep_acceptance"] == row["id"]
+    assert await PepAcceptancePending.count() == 0
+
+
+async def test_the_htmx_answer_is_the_offer_and_key_block_only(client):
+    token = await invite(client)
+    page = (await client.get(f"/join/{token}")).text
+    fields = offer_fields(page)
+    del fields["pep_offer"]
+    r = await post_form(client, f"/join/{token}/offer", fields, htmx=True)
+    assert r.status_code == 422
+    assert r.text.lstrip().startswith('<div id="offer-key"') and "<html" not in r.text
+    assert 'id="err-pep_offer"' in r.text and 'id="email"' not in r.text and "Продолжить: заявление" not in r.text
+    assert re.search(r'data-action="create-key"\s+disabled', r.text)
+    r = await accept_offer(client, token, page, htmx=True)
+    assert r.status_code == 200
+    assert r.text.lstrip().startswith('<div id="offer-key"') and r.text.rstrip().endswith("</div>")
+    assert "<html" not in r.text and 'id="email"' not in r.text
+    assert 'id="offer-accepted"' in r.text and "Оферта принята" in r.text
+    assert 'data-action="create-key"' in r.text and not re.search(r'data-action="create-key"\s+disabled', r.text)
+    assert 'id="pep-offer"' not in r.text and await PepAcceptancePending.count() == 1
+
+
+async def test_the_acceptance_on_a_used_or_expired_link_is_refused(client):
+    # Used: registered with it.
+    token = await register(client, Key())
+    stale = 'name="offer_sha256" value="0" name="offer_context_sha256" value="0"'  # the page opened before
+    r = await accept_offer(client, token, stale)
+    assert r.status_code == 410 and "уже зарегистрировались" in r.text
+    assert await PepAcceptancePending.count() == 0
+    # Expired: the link's week is over (the page was opened before).
+    token = await invite(client, "petr@example.org", "7736050003")
+    page = (await client.get(f"/join/{token}")).text
+    await RegistrationLink.update({RegistrationLink.expires_at: dt.datetime.now(dt.timezone.utc)
+                                   - dt.timedelta(minutes=1)}).where(RegistrationLink.email == "petr@example.org")
+    r = await accept_offer(client, token, page)
+    assert r.status_code == 410 and "Срок действия ссылки истёк" in r.text
+    # From htmx: the page reloads and says so.
+    r = await accept_offer(client, token, page, htmx=True)
+    assert r.status_code == 410 and r.headers.get("hx-refresh") == "true"
+    assert await PepAcceptancePending.count() == 0
+    assert (await post_form(client, "/join/not-a-token/offer", offer_fields(page))).status_code == 404
 
 
 async def test_cabinet_needs_login(client):
@@ -755,12 +873,19 @@ async def test_a_member_registered_before_the_offer_accepts_it_before_signing(cl
     r = await post_consent(client, key, signature_png())
     assert r.status_code == 422 and "Сначала примите условия оферты" in r.text.split('id="consent-error">')[1]
     assert await Document.count() == 0
-    sha = form_value(page, "offer_sha256")
-    r = await post_form(client, "/cabinet/offer", {"offer_sha256": sha})
+    shown = {k: v for k, v in offer_fields(page).items() if k != "pep_offer"}
+    r = await post_form(client, "/cabinet/offer", shown)
     assert r.status_code == 422 and "Примите условия оферты" in r.text.split('id="err-pep_offer"')[1]
     assert await PepAcceptance.count() == 0
-    r = await client.post("/cabinet/offer", data={"offer_sha256": sha, "pep_offer": "on",
-                                                   "_csrf_token": await csrf_token(client)},
+    # The same check of what the page showed: another text, other values of the cooperative — refused.
+    r = await post_form(client, "/cabinet/offer", {**shown, "pep_offer": "on", "offer_sha256": "0" * 64})
+    assert r.status_code == 422 and "Текст оферты обновился" in r.text.split('id="err-pep_offer"')[1]
+    await Cooperative.update({Cooperative.phone: "+74950000000"}).where(Cooperative.is_operator == True)  # noqa: E712
+    r = await post_form(client, "/cabinet/offer", {**shown, "pep_offer": "on"})
+    assert r.status_code == 422 and "Реквизиты кооператива" in r.text.split('id="err-pep_offer"')[1]
+    assert await PepAcceptance.count() == 0
+    page = r.text
+    r = await client.post("/cabinet/offer", data={**offer_fields(page), "_csrf_token": await csrf_token(client)},
                           headers={"User-Agent": "OldMember/1.0"})
     assert r.status_code == 303 and r.headers["location"] == "/cabinet/sign#consent"
     [row] = await PepAcceptance.select()
