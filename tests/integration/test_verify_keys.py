@@ -47,9 +47,11 @@ async def add_key(member_id: int, seed: bytes, created: dt.datetime, revoked: dt
     return key_fingerprint(raw)
 
 
-def signed_pdf(settings, seed: bytes, email: str, identity=None) -> bytes:
+def signed_pdf(settings, seed: bytes, email: str, identity=None, cooperative_inn: str | None = None) -> bytes:
     context = sample_context("individual")
     context["signer"] = {**context["signer"], "email": email}
+    if cooperative_inn:  # a connected cooperative's own document
+        context["cooperative"] = {**context["cooperative"], "inn": cooperative_inn}
     document, record = sign_document("pd_consent", context, seed, scribble_png(), SIGNED_AT)
     identity = identity or ensure_seal_identity(settings.data_dir, settings.operator.name_short)
     return seal_pdf(render.render_signed_pdf("pd_consent", document, None, [record], "http://x/verify"), identity)
@@ -103,7 +105,7 @@ async def test_the_page_shows_the_published_fingerprints_and_accepts_cooperative
 
     cooperative = issue_cooperative_identity(identity, settings.data_dir / "seal" / "cooperatives" / "7701234567",
                                              "ПК «Ромашка»", "7701234567")
-    r = await upload(client, signed_pdf(settings, os.urandom(32), "anna@example.org", cooperative))
+    r = await upload(client, signed_pdf(settings, os.urandom(32), "anna@example.org", cooperative, "7701234567"))
     assert r.status_code == 200 and "Документ действителен" in r.text, r.text
     result = html.unescape(re.search(r'id="verify-result">.*?</section>', r.text, re.S).group(0))
     assert "Сертификат печати выдан сертификатом оператора" in result and identity.certificate_sha256 in result
