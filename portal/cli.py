@@ -127,7 +127,8 @@ def worker() -> None:
     """Отправлять письма из очереди (outbox), пока процесс не остановят."""
     from portal import db
     from portal.mail.service import run_sender
-    from portal.sessions.store import run_housekeeping
+    from portal.accounts import offer
+    from portal.sessions.store import delete_expired, run_housekeeping
 
     settings = _settings()
     if not settings.smtp_url:
@@ -141,10 +142,9 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            if settings.redis_url:
-                await run_sender(settings, stop)
-            else:
-                await asyncio.gather(run_sender(settings, stop), run_housekeeping(stop))
+            # Redis expires its own keys; the database keeps what the worker cleans up.
+            tasks = [offer.delete_stale_pending] + ([] if settings.redis_url else [delete_expired])
+            await asyncio.gather(run_sender(settings, stop), run_housekeeping(stop, tasks))
         finally:
             await db.stop(settings)
 

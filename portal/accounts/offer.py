@@ -287,3 +287,18 @@ async def member_offer(member: dict) -> tuple[dict, int | None]:
     if acceptance is None:
         return (await shown_offer(member["cooperative"])).context, None
     return accepted_context(acceptance), acceptance["template_version"]
+
+
+async def delete_stale_pending() -> int:
+    """Housekeeping: acceptances on the registration page whose link expired or was used without them becoming a
+    member's (the worker calls it). Returns how many were deleted."""
+    from portal.connect.tables import RegistrationLink
+
+    stale = await RegistrationLink.select(RegistrationLink.id).where(
+        (RegistrationLink.expires_at < now()) | (RegistrationLink.used_at.is_not_null()))
+    ids = [row["id"] for row in stale]
+    if not ids:
+        return 0
+    rows = await PepAcceptancePending.delete().where(
+        PepAcceptancePending.registration_link.is_in(ids)).returning(PepAcceptancePending.id)
+    return len(rows)

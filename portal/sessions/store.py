@@ -84,16 +84,17 @@ def make_store(settings: Settings) -> Store:
     return DatabaseStore()
 
 
-async def run_housekeeping(stop, every_seconds: float = 600) -> None:
-    """The worker's loop that drops expired sessions and counters from the database store."""
+async def run_housekeeping(stop, tasks=(delete_expired,), every_seconds: float = 600) -> None:
+    """The worker's loop of clean-ups (by default: expired sessions and counters of the database store)."""
     import asyncio
     import logging
 
     while not stop.is_set():
-        try:
-            await delete_expired()
-        except Exception:  # the loop must survive a database hiccup
-            logging.getLogger("portal").exception("store housekeeping failed")
+        for task in tasks:
+            try:
+                await task()
+            except Exception:  # the loop must survive a database hiccup
+                logging.getLogger("portal").exception("housekeeping %s failed", task.__name__)
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)
         except asyncio.TimeoutError:

@@ -912,3 +912,23 @@ def test_drafts_saved_before_the_fields_were_split_keep_what_was_typed():
     # What was typed in the new fields wins.
     draft = draft_of({"draft": {"passport": "4510 123456", "passport_series": "6510", "passport_number": ""}})
     assert (draft["passport_series"], draft["passport_number"]) == ("6510", "")
+
+
+async def test_acceptances_of_links_that_expired_or_were_used_are_cleaned_up(client):
+    """The worker's housekeeping deletes pending acceptances whose link can no longer register anyone."""
+    from portal.accounts.offer import delete_stale_pending
+    from portal.accounts.tables import PepAcceptancePending
+    from portal.connect.tables import RegistrationLink
+
+    first = await invite(client, "first@example.org", "7707083893")
+    second = await invite(client, "second@example.org", "7736050003")
+    for token in (first, second):
+        assert (await accept_offer(client, token)).status_code == 303
+    assert await delete_stale_pending() == 0  # both links still work: nothing to clean
+    link = await PepAcceptancePending.select(PepAcceptancePending.registration_link).where(
+        PepAcceptancePending.email == "first@example.org").first()
+    await RegistrationLink.update({RegistrationLink.expires_at: dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)}).where(
+        RegistrationLink.id == link["registration_link"])
+    assert await delete_stale_pending() == 1
+    left = await PepAcceptancePending.select(PepAcceptancePending.email)
+    assert [row["email"] for row in left] == ["second@example.org"]
