@@ -1,10 +1,11 @@
-"""Server time to sign the four-document joining package vs WeasyPrint alone rendering the same four documents.
+"""Server time to sign the joining package vs WeasyPrint alone rendering the same documents.
 
     .venv/bin/python -P bench/bench_sign_package.py [-n 5]
 
-Signing = what POST /cabinet/sign does on the server: PNG validation, preparing the canonical documents,
-four Ed25519 checks, rendering the four signed PDF/A-3b with attachments and the operator seal, and the
-database transaction (SQLite in a temporary data dir). Goal: at most 1.5× the plain render.
+Signing = what POST /cabinet/sign does on the server for the package (the application and the user agreement;
+the personal-data consent is signed by its own action before, not measured): PNG validation, preparing the
+canonical documents, the Ed25519 checks, rendering the signed PDF/A-3b with attachments and the operator seal,
+and the database transaction (SQLite in a temporary data dir). Goal: at most 1.5× the plain render.
 """
 
 from __future__ import annotations
