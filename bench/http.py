@@ -7,7 +7,7 @@ Both servers run with the access log on (into a file). wrk (2 threads, 50 connec
 time; the targets alternate in every round and the table shows the median over the rounds: req/s, p50, p99,
 answers that were not 200 (must be 0: a wrk Lua script counts every status >= 300), socket errors, and the
 ratio of req/s to the bare app's page. The portal runs in production mode on SQLite and on a throwaway
-PostgreSQL, with a signed-up member (four signed PDFs) and a staff account made in-process beforehand.
+PostgreSQL, with a signed-up member (three signed PDFs: the consent, the application, the user agreement) and a staff account made in-process beforehand.
 Memory: RSS of the portal's processes (granian main, its workers, the mail sender) at start, after the rounds
 and after 50 000 more requests on / and /connect.
 
@@ -203,7 +203,7 @@ def memory(proc: subprocess.Popen) -> dict:
     return {"processes": len(sizes), "max": max(sizes, default=0.0), "total": sum(sizes)}
 
 
-# --- data: a staff account and a member with four signed documents, made in-process -------------------------
+# --- data: a staff account and a member with three signed documents, made in-process -------------------------
 
 def portal_environ(data_dir: Path, site_dir: Path, database_url: str, port: int, env: str) -> dict[str, str]:
     return {
