@@ -27,13 +27,14 @@ def all_tables() -> list[type[Table]]:
     from portal.documents.tables import Document, Signature, SignatureImage
     from portal.cooperatives.tables import Cooperative
     from portal.mail.tables import OutboxMessage
+    from portal.payments.tables import Invoice, Payment
     from portal.sessions.tables import StoreEntry
     from portal.staff.tables import StaffUser
 
     return [
         Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink,
         Member, MemberKey, AuthChallenge, RecoveryLink, Application, SignatureImage, Document, Signature, StoreEntry,
-        PepAcceptance, PepAcceptancePending,
+        PepAcceptance, PepAcceptancePending, Invoice, Payment,
     ]
 
 
