@@ -96,6 +96,7 @@ def route_handlers(settings: Settings) -> list:
     from portal.mail.controller import DevMailController
     from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
+    from portal.payments.staff import StaffPaymentsController
     from portal.staff.controller import StaffAuthController, StaffConsoleController
 
     handlers: list = [
@@ -110,6 +111,7 @@ def route_handlers(settings: Settings) -> list:
         StaffApplicationsController,
         VerifyController,
         StaffConnectController,
+        StaffPaymentsController,
         pricing,
         static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600"),
     ]
