@@ -12,7 +12,6 @@ repeated statement, a double click or two staff at once count each payment once.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -34,7 +33,6 @@ from portal.pricing.tariff import format_rub
 from portal.staff.guards import current_staff, staff_guard
 from portal.web import PageError, redirect, render
 
-log = logging.getLogger("portal")
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 FILTERS = {
@@ -257,9 +255,8 @@ async def mark_paid(invoice: dict, clean: dict[str, Any], staff: dict, origin: O
             return False
         raise MarkRefused(_repeat_words(stored), "reference")
     if invoice["status"] == "paid":
-        raise MarkRefused(f"Счёт № {invoice['number']} уже оплачен"
-                          f"{' ' + invoice['paid_at'].astimezone(MOSCOW).strftime('%d.%m.%Y') if invoice['paid_at'] else ''}"
-                          " — отмечать его оплаченным не нужно.")
+        when = f" {invoice['paid_at'].astimezone(MOSCOW):%d.%m.%Y}" if invoice["paid_at"] else ""
+        raise MarkRefused(f"Счёт № {invoice['number']} уже оплачен{when} — отмечать его оплаченным не нужно.")
     if invoice["status"] != "issued":
         raise MarkRefused(f"Счёт № {invoice['number']} аннулирован — оплату по нему не принять.")
     try:
@@ -379,6 +376,10 @@ async def import_statement(cooperative: dict, data: bytes, staff: dict, origin: 
                 outcome = "repeat"
             elif result.payment["status"] == "credited":
                 outcome = "credited"
+                if result.settlement is not None and result.settlement.kind != "exact":
+                    # Another payment reached the invoice between reading it and crediting this one.
+                    words = "частичная оплата" if result.settlement.kind == "partial" else "переплата"
+                    hint = Hint(result.settlement.kind, f"Счёт изменился во время загрузки: зачтено как {words}")
             else:
                 outcome = "unmatched"
                 hint = hint_for(result.payment, invoice, number)
