@@ -96,6 +96,7 @@ def route_handlers(settings: Settings) -> list:
     from portal.mail.controller import DevMailController
     from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
+    from portal.payments.yookassa import CardPaymentController, yookassa_notification
     from portal.payments.staff import StaffPaymentsController
     from portal.staff.controller import StaffAuthController, StaffConsoleController
 
@@ -113,6 +114,7 @@ def route_handlers(settings: Settings) -> list:
         StaffConnectController,
         StaffPaymentsController,
         pricing,
+        CardPaymentController, yookassa_notification,
         static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600"),
     ]
     if not settings.production:

@@ -78,6 +78,7 @@ class Settings:
     operator_url: str = ""
     yookassa_shop_id: str = ""
     yookassa_secret_key: str = ""
+    yookassa_api_url: str = "https://api.yookassa.ru/v3"
     site_dir: Path = REPO_ROOT / "site"
     operator: OperatorRequisites = field(default_factory=OperatorRequisites)
     tariff: Tariff = field(default_factory=Tariff)
@@ -221,6 +222,13 @@ def _redis_url(environ: Mapping[str, str]) -> str:
     return url
 
 
+def _http_url(environ: Mapping[str, str], name: str, default: str) -> str:
+    url = environ.get(name, "").strip().rstrip("/") or default
+    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        raise SettingsError(f"{name}: ожидается http(s)://… / expected an http(s):// URL, got {url!r}")
+    return url
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = environ.get("PORTAL_ENV", "dev").strip() or "dev"
@@ -263,6 +271,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         operator_url=environ.get("PORTAL_OPERATOR_URL", ""),
         yookassa_shop_id=environ.get("PORTAL_YOOKASSA_SHOP_ID", ""),
         yookassa_secret_key=environ.get("PORTAL_YOOKASSA_SECRET_KEY", ""),
+        yookassa_api_url=_http_url(environ, "PORTAL_YOOKASSA_API_URL", defaults.yookassa_api_url),
         site_dir=Path(environ.get("PORTAL_SITE_DIR", str(defaults.site_dir))).resolve(),
         operator=operator,
         tariff=tariff,
