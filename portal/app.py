@@ -96,6 +96,7 @@ def route_handlers(settings: Settings) -> list:
     from portal.mail.controller import DevMailController
     from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
+    from portal.payments.controller import CabinetPaymentController
     from portal.payments.yookassa import CardPaymentController, yookassa_notification
     from portal.payments.staff import StaffPaymentsController
     from portal.staff.controller import StaffAuthController, StaffConsoleController
@@ -109,6 +110,7 @@ def route_handlers(settings: Settings) -> list:
         JoinController,
         LoginController,
         CabinetController,
+        CabinetPaymentController,
         StaffApplicationsController,
         VerifyController,
         StaffConnectController,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the portal needs, only those that are missing.
 #   scripts/ensure-system-packages.sh run   # WeasyPrint libraries + Cyrillic fonts
-#   scripts/ensure-system-packages.sh test  # the above + chromium, postgresql, poppler-utils, redis-server, npm
+#   scripts/ensure-system-packages.sh test  # the above + chromium, postgresql, poppler-utils, redis-server, zbar-tools, npm
 #   scripts/ensure-system-packages.sh bench # wrk, the HTTP load generator of bench/http.py
 # Called by the Makefile (which keeps a stamp so the check runs once).
 set -euo pipefail
@@ -14,7 +14,7 @@ esac
 
 packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-dejavu-extra)
 if [ "$mode" = test ]; then
-  packages+=(chromium poppler-utils redis-server)
+  packages+=(chromium poppler-utils redis-server zbar-tools)
 fi
 if [ "$mode" = bench ]; then
   packages=()

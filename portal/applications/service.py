@@ -18,6 +18,7 @@ from portal.applications import forms
 from portal.applications.tables import Application
 from portal.audit.service import record
 from portal.origin import SYSTEM, Origin
+from portal.payments.invoice import issue_after_signing
 from portal.clock import MOSCOW, now
 from portal.cooperatives.service import operator
 from portal.documents import store
@@ -345,6 +346,7 @@ async def sign_package(
                      object_type="application", object_id=application["id"],
                      details={"documents": ids, "hashes": {d.template_id: d.hash for d in package.documents},
                               "key_fingerprint": checked.key["fingerprint"]}, origin=origin)
+    await issue_after_signing(settings, member, package.applicant_type, origin)  # the fees invoice and its PDF
     return ids
 
 

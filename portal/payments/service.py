@@ -176,5 +176,44 @@ async def record_payment(cooperative_id: int, source: str, external_id: str, amo
                               "invoice": invoice["number"] if status == "credited" else None,
                               "settlement": result.kind if result else None})
         if status == "credited":
+            became_paid = result.status == "paid" and invoice["status"] != "paid"
             invoice = await Invoice.select().where(Invoice.id == invoice["id"]).first()
+            if became_paid:
+                await fees_credited(invoice)  # the member's e-mail, in this transaction: sent once or never
     return Credited(payment, True, invoice if status == "credited" else None, result)
+
+
+# --------------------------------------------------------------------------- after crediting
+
+FEES_CREDITED_MAIL = "mail/fees_credited.txt"
+
+
+async def fees_credited(invoice: Mapping[str, Any]) -> int:
+    """The member is e-mailed that the fees are credited (``mail/fees_credited.txt``, enqueued in the caller's
+    transaction). ``record_payment`` calls it when a payment makes an invoice paid — callers need do nothing.
+
+    The mail is signed by the cooperative that received the fees and links to its portal (its ``site``)."""
+    import dataclasses
+
+    from portal.accounts.tables import Member
+    from portal.cooperatives.tables import Cooperative
+    from portal.mail.service import send_template
+    from portal.pricing.tariff import format_rub
+    from portal.settings import OperatorRequisites, Settings
+
+    member = await Member.select(Member.email, Member.display_name).where(Member.id == invoice["member"]).first()
+    cooperative = await Cooperative.select(Cooperative.name_short, Cooperative.site).where(
+        Cooperative.id == invoice["cooperative"]).first()
+    sender = Settings(base_url=(cooperative["site"] or "").rstrip("/"),
+                      operator=dataclasses.replace(OperatorRequisites(), name_short=cooperative["name_short"]))
+    context = {
+        "member_name": member["display_name"] or "",
+        "number": invoice["number"],
+        "lines": [{"title": line["title"], "amount": format_rub(int(line["amount"]))} for line in invoice_lines(invoice)],
+        "total": format_rub(int(invoice["total"])),
+        "paid": format_rub(int(invoice["paid_amount"])),
+        "overpaid": format_rub(int(invoice["paid_amount"]) - int(invoice["total"]))
+        if invoice["paid_amount"] > invoice["total"] else "",
+        "paid_at": invoice["paid_at"] or now(),
+    }
+    return await send_template(sender, member["email"], FEES_CREDITED_MAIL, context)

@@ -187,7 +187,7 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     page.click("button:has-text('Подписать')")
     page.wait_for_url("**/cabinet?signed=1")
     # «Мои документы»: the accepted offer, the consent, the application, the user agreement.
-    expect(page.locator(".documents li")).to_have_count(4)
+    expect(page.locator(".documents li")).to_have_count(5)  # + the fees invoice issued at signing
     expect(page.locator(".documents li").first).to_contain_text("простой электронной подписи")
     expect(page.locator(".documents")).to_contain_text("Согласие на обработку персональных данных")
     shot(page, f"cabinet-{case_name}")

@@ -167,7 +167,7 @@ def test_signature_field_on_a_phone(live_server, new_page):
         assert ink_on_screen(page) > 200
     assert_server_accepts(page)
     sign_with(page, key)
-    expect(page.locator(".documents li")).to_have_count(4)
+    expect(page.locator(".documents li")).to_have_count(5)  # + the fees invoice issued at signing
     assert [e for e in page.errors if "status of 422" not in e] == []
 
 

@@ -420,7 +420,7 @@ async def test_signing_the_package_stores_the_signed_pdfs(client, member):
     # Replaying the same request is refused: the application is signed, nothing more is stored.
     r = await post_signature(client, signed_fields(member, nonce, hashes, png), png)
     assert r.status_code == 303 and r.headers["location"] == "/cabinet"
-    assert await Document.count() == 3
+    assert await Document.count() == 4  # the consent, the package and the fees invoice issued with it
 
 
 async def test_a_nonce_is_used_once_even_by_concurrent_requests(client, member, settings):
@@ -438,7 +438,7 @@ async def test_a_nonce_is_used_once_even_by_concurrent_requests(client, member, 
     results = await asyncio.gather(first, second, return_exceptions=True)
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and "уже обработан" in str(errors[0])
-    assert await Document.count() == 3 and await Signature.count() == 3
+    assert await Document.count() == 4 and await Signature.count() == 3  # + the fees invoice, issued once
 
 
 async def test_forged_signature_is_refused_and_nothing_stored(client, member):
@@ -583,7 +583,7 @@ async def test_staff_see_applications_and_download_pdfs(client, member):
     app_id = (await Application.select(Application.id).first())["id"]
     r = await client.get(f"/staff/applications/{app_id}")
     ids = re.findall(r'/staff/documents/(\d+)"', r.text)
-    assert len(ids) == 3 and "Иванова Мария Петровна" in r.text  # the consent, the application, the user agreement
+    assert len(ids) == 4 and "Иванова Мария Петровна" in r.text  # the consent, the application, the user agreement, the invoice
     # The new fields, named with their group; the acceptance of the offer.
     assert "<dt>Паспорт представителя: Кем выдан</dt><dd>ГУ МВД России по г. Москве</dd>" in r.text
     assert "<dt>Решение о вступлении в кооператив: Дата решения</dt><dd>20.11.2025</dd>" in r.text
@@ -783,7 +783,7 @@ async def test_the_consent_is_its_own_act_before_the_package(client):
     nonce, hashes = await sign_page(client)
     r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
     assert r.status_code == 303, r.text
-    docs = await Document.select().order_by(Document.id)
+    docs = await Document.select().where(Document.package != "invoice").order_by(Document.id)  # the signed ones
     assert [d["template_id"] for d in docs] == [CONSENT, "join_application", "user_agreement"]
     # Every signed document carries the acceptance of the offer, in the PDF's document.json too.
     [acceptance] = await PepAcceptance.select()
@@ -896,7 +896,7 @@ async def test_a_member_registered_before_the_offer_accepts_it_before_signing(cl
     png = signature_png()
     r = await post_signature(client, signed_fields(key, nonce, hashes, png), png)
     assert r.status_code == 303, r.text
-    for d in await Document.select():
+    for d in await Document.select().where(Document.package != "invoice"):  # the signed documents
         assert attached_document(d["pdf"])["data"]["pep_offer"]["user_agent"] == "OldMember/1.0"
         # The signature sheet prints the acceptance (its browser differs from the one that signed).
         text = subprocess.run(["pdftotext", "-", "-"], input=d["pdf"], capture_output=True, check=True).stdout

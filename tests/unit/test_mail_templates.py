@@ -26,6 +26,9 @@ CONTEXTS = {
     "mail/registration_link.txt": {"request": REQUEST, "token": TOKEN, "expires_at": EXPIRES},
     "mail/connect_rejected.txt": {"request": REQUEST, "reason": "Нет устава <в PDF> & \"подписи\""},
     "mail/recovery_link.txt": {"token": TOKEN, "expires_at": EXPIRES},
+    "mail/fees_credited.txt": {"member_name": "ПО «Рассвет»", "number": "В-2026-000001", "total": "4 000,00 ₽",
+                               "lines": [{"title": "Вступительный взнос", "amount": "1 000,00 ₽"}],
+                               "paid": "4 000,00 ₽", "overpaid": "", "paid_at": EXPIRES},
 }
 
 
