@@ -325,6 +325,9 @@ async def match_payment(cooperative_id: int, payment_id: int, invoice_id: int | 
             (Invoice.id == invoice["id"]) & (Invoice.paid_amount == invoice["paid_amount"])).returning(Invoice.id)
         if not updated:
             raise MatchRefused("Счёт изменился, пока платёж зачитывали; обновите страницу и повторите.")
+        if result.status == "paid":  # the invoice was open (checked above): it becomes paid now
+            # The member's e-mail, enqueued in this transaction as record_payment does: sent once or never.
+            await service.fees_credited(await Invoice.select().where(Invoice.id == invoice["id"]).first())
         actor_type, actor_id, actor_label = staff_actor(staff)
         await record("payment.matched", actor_type=actor_type, actor_id=actor_id, actor_label=actor_label,
                      object_type="payment", object_id=payment_id, origin=origin,

@@ -14,6 +14,7 @@ import pytest
 from portal.audit.tables import AuditEvent
 from portal.clock import MOSCOW, now
 from portal.cooperatives.service import operator
+from portal.mail.tables import OutboxMessage
 from portal.origin import SYSTEM
 from portal.payments import service
 from portal.payments.staff import import_statement
@@ -306,6 +307,9 @@ async def test_an_unmatched_payment_is_matched_by_hand_once(client, staff):
     details = json.loads(event["details"]) if isinstance(event["details"], str) else event["details"]
     assert event["object_id"] == str(pid) and details["invoice"] == anna["number"]
     assert await AuditEvent.count().where(AuditEvent.action == "payment.matched") == 1
+    # The member is told once that the fees are credited (the same e-mail as when a payment is recorded).
+    mails = await OutboxMessage.select().where(OutboxMessage.to_addr == "anna@example.org")
+    assert len(mails) == 1 and "Взносы зачислены" in mails[0]["subject"] and anna["number"] in mails[0]["subject"]
     r = await client.get(f"/staff/payments?matched={pid}")
     assert "Платёж зачтён" in r.text and f'id="payment-{pid}"' not in r.text
     r = await post_form(client, "/staff/payments/999999/match", {"invoice": str(anna["id"])})
