@@ -112,4 +112,7 @@ def test_staff_import_a_statement_and_match_the_rest_by_hand(live_server, new_pa
     expect(page.locator("#invoice-state")).to_have_text("Оплачен")
     expect(page.locator("#invoice-payments")).to_contain_text("311")
     shot(page, "staff-payments-invoice")
+    page.set_viewport_size({"width": 375, "height": 800})  # on a phone: wide tables scroll, the page does not
+    page.goto(live_server.url + "/staff/payments?status=all")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert [e for e in page.errors if "status of 422" not in e] == []
