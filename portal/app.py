@@ -89,6 +89,7 @@ def _template_engine(settings: Settings) -> JinjaTemplateEngine:
 
 def route_handlers(settings: Settings) -> list:
     from portal.accounts.controller import JoinController, LoginController
+    from portal.admissions.controller import StaffAdmissionsController
     from portal.applications.controller import StaffApplicationsController
     from portal.cabinet.controller import CabinetController
     from portal.documents.controller import VerifyController
@@ -112,6 +113,7 @@ def route_handlers(settings: Settings) -> list:
         CabinetController,
         CabinetPaymentController,
         StaffApplicationsController,
+        StaffAdmissionsController,
         VerifyController,
         StaffConnectController,
         StaffPaymentsController,

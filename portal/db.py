@@ -21,6 +21,7 @@ def all_tables() -> list[type[Table]]:
     from portal.accounts.tables import (
         AuthChallenge, Member, MemberKey, PepAcceptance, PepAcceptancePending, RecoveryLink,
     )
+    from portal.admissions.tables import AdmissionDecision
     from portal.applications.tables import Application
     from portal.audit.tables import AuditEvent
     from portal.connect.tables import ConnectRequest, RegistrationLink
@@ -34,7 +35,7 @@ def all_tables() -> list[type[Table]]:
     return [
         Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink,
         Member, MemberKey, AuthChallenge, RecoveryLink, Application, SignatureImage, Document, Signature, StoreEntry,
-        PepAcceptance, PepAcceptancePending, Invoice, Payment,
+        PepAcceptance, PepAcceptancePending, Invoice, Payment, AdmissionDecision,
     ]
 
 

@@ -15,6 +15,8 @@ from portal.accounts import offer
 from portal.accounts import service as accounts
 from portal.accounts.guards import current_member, member_guard
 from portal.accounts.offer import document_frame
+from portal.admissions import service as admissions
+from portal.payments.service import open_fees_invoice
 from portal.applications import forms, service
 from portal.documents import store
 from portal.documents.download import pdf_response
@@ -44,6 +46,18 @@ def current_step(application: dict) -> str:
     return "signature" if form.valid else "application"
 
 
+async def admission_step(member_id: int, step: str) -> tuple[str, dict | None]:
+    """Past the fees: paid — «Приём» (the council decides); admitted — «Подключение»; refused — it stops at
+    «Приём». Returns the step and the council's decision (None while there is none)."""
+    if step != "fees":
+        return step, None
+    decision = await admissions.decision_of(member_id)
+    if decision is not None:
+        return ("connection" if decision["decision"] == admissions.ADMITTED else "admission"), decision
+    invoice = await open_fees_invoice(member_id)
+    return ("admission" if invoice and invoice["status"] == "paid" else step), None
+
+
 class CabinetController(Controller):
     path = "/cabinet"
     guards = [member_guard]
@@ -53,6 +67,7 @@ class CabinetController(Controller):
     async def index(self, request: Request, member: NamedDependency[dict]) -> object:
         application = await service.get_or_create(member)
         step = current_step(application)
+        step, decision = await admission_step(member["id"], step)
         keys = [k for k, _ in STEPS]
         acceptance = await offer.acceptance_of(member["id"])
         represents = member["display_name"] or forms.display_name(application["applicant_type"],
@@ -62,8 +77,18 @@ class CabinetController(Controller):
                        application["applicant_type"], ""),
                    "step_index": keys.index(step), "documents": await store.documents_of(member["id"]),
                    "acceptance": acceptance, "offer_title": offer.offer_title(acceptance),
-                   "key_replaced": request.query_params.get("key") == "replaced"}
+                   "key_replaced": request.query_params.get("key") == "replaced", "decision": decision,
+                   "admitted": bool(decision and decision["decision"] == admissions.ADMITTED)}
         return render(request, "cabinet/index.html", context)
+
+    @get("/connection")
+    async def connection(self, request: Request, member: NamedDependency[dict]) -> object:
+        """«Подключение»: only for a member the council admitted (the next step, J4, is filled here)."""
+        decision = await admissions.decision_of(member["id"])
+        if not decision or decision["decision"] != admissions.ADMITTED:
+            raise PageError(status_code=403, detail="«Подключение» открывается после решения Совета о приёме в "
+                                                    "пайщики.")
+        return render(request, "cabinet/connection.html", {"member": member, "decision": decision})
 
     # --- the application -------------------------------------------------------------------------------
 

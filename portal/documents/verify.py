@@ -19,6 +19,10 @@ with its own certificate, issued by the operator's: the seal embeds both, ``chec
 the issuance (signature, CA and keyCertSign of the issuer, validity at the sealing time), and the
 seal is accepted when the issuer's fingerprint is published (``result.seal_trust == "issuer"``).
 
+A document the cooperative issues itself (the council's decision on admission, ``portal.admissions``) carries
+``document.json`` and a ``signatures.json`` with no member signatures; it is accepted only when
+``seal_certificates`` is given and the seal is made with the published certificate (or one it issued).
+
 For each signature ``SignerInfo.key_in_document`` says whether its key is the one the signed
 document names as the signer's registered key (offline; /verify also asks the key registry).
 
@@ -435,8 +439,11 @@ def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> Verif
             "Хеш вложения document.json не совпадает с хешем в записях подписей: документ изменён.", **base
         )
     records = bundle["signatures"]
-    if not records:
-        raise _Invalid("В документе нет ни одной подписи.", **base)
+    if not records and seal_certificates is None:
+        # A document the cooperative issues (the council's decision) has no member signatures: only the seal
+        # vouches for it, so it is accepted only with the seal checked against the published certificate.
+        raise _Invalid("В документе нет ни одной подписи пайщика, а печать не сверена с опубликованным "
+                       "сертификатом оператора: такой документ не проверить.", **base)
 
     signers: list[SignerInfo] = []
     keys: set[bytes] = set()
@@ -525,12 +532,11 @@ def _check(pdf_bytes: bytes, seal_certificates: Collection[str] | None) -> Verif
 
     count = len(signers)
     sealed_by = "печать оператора" if not seal.issuer_sha256 else f"печать {seal.signer}"
+    signed = (f"Подписи действительны ({count}), вложенный документ не изменён после подписания; " if count else
+              "Документ выдан кооперативом, подписей пайщиков в нём нет; ")
     return VerifyResult(
         valid=True,
-        reason=(
-            f"Подписи действительны ({count}), вложенный документ не изменён после подписания; "
-            f"{sealed_by} действительна, файл не изменён после выдачи."
-        ),
+        reason=f"{signed}{sealed_by} действительна, файл не изменён после выдачи.",
         signers=signers,
         seal_trust=trust,
         **base,
