@@ -157,6 +157,21 @@ async def test_card_payment_credited_when_the_member_comes_back_then_the_notific
     assert await Payment.count() == 1 and (await invoice_now(invoice["id"]))["paid_amount"] == 400_000
 
 
+async def test_the_payer_pays_on_the_checkout_page_and_comes_back(shop, api):
+    """As the browser goes: the portal's page → ЮKassa's checkout page → «Заплатить» → back to the portal."""
+    _, invoice = await member_with_invoice(shop)
+    url = await checkout_url(shop, await pay_by_card(shop))
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(url)
+        assert page.status_code == 200 and "4000.00" in page.text and invoice["number"] in page.text
+        pay = re.search(r"action='([^']+/pay[^']*)'", page.text).group(1).replace("&amp;", "&")
+        back = await browser.post(api.origin + pay)
+    assert back.status_code == 303 and back.headers["location"] == "http://testserver.local/cabinet/payment/card/return"
+    r = await shop.get("/cabinet/payment/card/return")
+    assert r.status_code == 303 and r.headers["location"] == "/cabinet/payment"
+    assert (await invoice_now(invoice["id"]))["status"] == "paid" and await Payment.count() == 1
+
+
 async def test_a_canceled_payment_credits_nothing_shows_why_and_the_next_click_is_a_new_payment(shop, api):
     _, invoice = await member_with_invoice(shop)
     await pay_by_card(shop)

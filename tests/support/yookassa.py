@@ -4,6 +4,10 @@
 same body returns the same payment, with another body an error) and ``GET /v3/payments/{id}`` (404 ``not_found``
 for an unknown id). The test plays the payer and ЮKassa's processing: ``succeed(id)``, ``cancel(id, reason)``;
 ``notification(id, event)`` is the body ЮKassa would post to the shop; ``fail_with = 503`` makes the API fail.
+
+For a browser, the confirmation URL is a checkout page of this server with «Заплатить» and «Отменить»: each marks
+the payment, sends the payer back to the return URL and — when ``notify_url`` is set — posts the notification
+there, as ЮKassa does (``notify_times`` = 2 repeats it; what the shop answered is in ``deliveries``).
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ import base64
 import datetime as dt
 import json
 import re
+import html
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from copy import deepcopy
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support.ports import free_port
 
@@ -43,6 +51,9 @@ class FakeYooKassa:
     payments: dict[str, dict] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     fail_with: int | None = None  # answer every request with this status (503: «ЮKassa is down»)
+    notify_url: str | None = None  # the shop's notification URL: the checkout page posts there
+    notify_times: int = 1
+    deliveries: list[tuple[str, int]] = field(default_factory=list)  # (event, the shop's HTTP status)
     _keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (the body's JSON, payment id)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -146,7 +157,64 @@ class FakeYooKassa:
         self.payments[payment_id] = payment
         return payment
 
+    def deliver(self, payment_id: str, event: str) -> None:
+        """Post the notification to ``notify_url`` (``notify_times`` times), as ЮKassa does after a payment."""
+        if not self.notify_url:
+            return
+        for _ in range(self.notify_times):
+            data = json.dumps(self.notification(payment_id, event)).encode()
+            request = urllib.request.Request(self.notify_url, data=data, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    status = answer.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            with self._lock:
+                self.deliveries.append((event, status))
+
+    def _checkout(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        """The payer's page: GET shows the payment, POST …/pay or …/cancel decides it and goes back to the shop."""
+        handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        url = urlsplit(handler.path)
+        payment_id = parse_qs(url.query).get("orderId", [""])[0]
+        with self._lock:
+            payment = deepcopy(self.payments.get(payment_id))
+        if payment is None or (method == "POST" and payment["status"] != "pending"):
+            handler.send_response(404)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        if method == "POST":
+            return_url = payment["confirmation"]["return_url"]
+            if url.path.endswith("/pay"):
+                self.succeed(payment_id)
+                event = "payment.succeeded"
+            else:
+                self.cancel(payment_id, "expired_on_confirmation", "yoo_money")
+                event = "payment.canceled"
+            self.deliver(payment_id, event)
+            handler.send_response(303)
+            handler.send_header("Location", return_url)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        amount = html.escape(payment["amount"]["value"])
+        query = f"orderId={html.escape(payment_id)}"
+        page = (f"<!doctype html><html lang=ru><meta charset=utf-8><title>ЮKassa</title>"
+                f"<h1>Оплата {amount} ₽</h1><p>{html.escape(payment['description'])}</p>"
+                f"<form method=post action='/checkout/pay?{query}'><button id=pay>Заплатить</button></form>"
+                f"<form method=post action='/checkout/cancel?{query}'><button id=cancel>Отменить</button></form>"
+                ).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html; charset=utf-8")
+        handler.send_header("Content-Length", str(len(page)))
+        handler.end_headers()
+        handler.wfile.write(page)
+
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        if handler.path.startswith("/checkout/"):
+            return self._checkout(handler, method)
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         try:

@@ -4,6 +4,7 @@ a local server answering as ЮKassa's API; the API's address setting."""
 from __future__ import annotations
 
 import datetime as dt
+import urllib.error
 from decimal import Decimal
 
 import pytest
@@ -118,6 +119,54 @@ async def test_the_client_says_when_the_api_is_down_or_refuses(api):
     with pytest.raises(YooKassaError) as refused:
         await client_for(api, secret="wrong").get_payment("abc")
     assert not isinstance(refused.value, YooKassaUnavailable) and "invalid_credentials" in str(refused.value)
+
+
+def test_the_local_api_posts_notifications_as_yookassa_does(api):
+    """The checkout page of the local API server: «Заплатить» sends the payer back and notifies the shop."""
+    import json
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Shop(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200 if len(received) == 1 else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    shop = ThreadingHTTPServer(("127.0.0.1", free_port()), Shop)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    try:
+        api.notify_url, api.notify_times = f"http://127.0.0.1:{shop.server_address[1]}/notify", 2
+        created = api._new_payment({"amount": {"value": "400.00", "currency": "RUB"}, "description": "счёт",
+                                    "confirmation": {"type": "redirect", "return_url": "https://shop.example/back"}})
+        page = urllib.request.urlopen(created["confirmation"]["confirmation_url"]).read().decode()
+        assert "400.00" in page and "Заплатить" in page
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(urllib.request.Request(f"{api.origin}/checkout/pay?orderId={created['id']}", data=b"",
+                                               method="POST"))
+            raise AssertionError("no redirect")
+        except urllib.error.HTTPError as answer:
+            assert answer.code == 303 and answer.headers["Location"] == "https://shop.example/back"
+        assert api.payments[created["id"]]["status"] == "succeeded"
+        assert [n["event"] for n in received] == ["payment.succeeded"] * 2
+        assert received[0]["type"] == "notification" and received[0]["object"]["id"] == created["id"]
+        assert api.deliveries == [("payment.succeeded", 200), ("payment.succeeded", 503)]
+    finally:
+        shop.shutdown()
+        shop.server_close()
 
 
 def test_the_api_url_setting():
