@@ -370,17 +370,19 @@ async def already_credited(cooperative_id: int, payment_id: str) -> bool:
 async def start_payment(settings: Settings, member: Mapping[str, Any], invoice: Mapping[str, Any],
                         origin: Origin = SYSTEM, client: YooKassaClient | None = None) -> str | None:
     """Where to send the member to pay the rest of the invoice by card (the confirmation URL), or None when
-    nothing is left to pay. A pending payment of the same attempt is reused; raises YooKassaError."""
+    nothing is left to pay. A pending payment for that amount is reused (another click, or the member came back
+    without paying); one for another amount (a transfer arrived meanwhile) is left to expire. Raises YooKassaError."""
     client = client or YooKassaClient(settings)
     found = await attempts(invoice["id"])
     if found and found[-1]["status"] == "pending":
         latest = await client.get_payment(found[-1]["payment_id"])
         if latest is not None:
             outcome = await settle(latest, origin)
-            if outcome == "pending" and latest.confirmation_url:
-                return latest.confirmation_url
             if outcome in ("credited", "repeat"):
                 return None
+            fresh = await Invoice.select().where(Invoice.id == invoice["id"]).first()
+            if outcome == "pending" and latest.confirmation_url and latest.amount == fresh["total"] - fresh["paid_amount"]:
+                return latest.confirmation_url
         found = await attempts(invoice["id"])
     invoice = await Invoice.select().where(Invoice.id == invoice["id"]).first()
     left = invoice["total"] - invoice["paid_amount"]

@@ -202,6 +202,24 @@ async def test_a_canceled_payment_credits_nothing_shows_why_and_the_next_click_i
     assert r.json() == {"status": "credited"} and (await invoice_now(invoice["id"]))["status"] == "paid"
 
 
+async def test_what_is_left_after_a_transfer_is_paid_by_card(shop, api):
+    _, invoice = await member_with_invoice(shop)
+    await pay_by_card(shop)
+    first = api.only_payment()
+    assert first["amount"]["value"] == "4000.00"
+    # A bank transfer of 1 000 ₽ arrives while the card payment waits: the next click asks for the rest only.
+    await service.record_payment(invoice["cooperative"], "statement", "line-1", 100_000, invoice_id=invoice["id"])
+    r = await pay_by_card(shop)
+    assert len(api.payments) == 2
+    rest = next(p for p in api.payments.values() if p["id"] != first["id"])
+    assert rest["amount"] == {"value": "3000.00", "currency": "RUB"}
+    assert await checkout_url(shop, r) == rest["confirmation"]["confirmation_url"]
+    api.succeed(rest["id"])
+    assert (await notify(shop, api.notification(rest["id"]))).json() == {"status": "credited"}
+    paid = await invoice_now(invoice["id"])
+    assert (paid["status"], paid["paid_amount"]) == ("paid", 400_000)
+
+
 async def test_forged_notifications_credit_nothing(shop, api):
     member, invoice = await member_with_invoice(shop)
     # An id the API does not know, dressed as a success: answered 200 (ЮKassa-like retries stop), logged.
