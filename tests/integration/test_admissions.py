@@ -144,6 +144,7 @@ async def test_staff_admit_a_paid_applicant_and_the_sealed_decision_reaches_the_
     assert 'href="/cabinet/connection"' in r.text and "Подключение" in r.text
     assert re.search(r'aria-current="step">\s*<span class="step-n">6</span>', r.text)  # «Подключение»
     assert f'href="/cabinet/documents/{doc["id"]}"' in r.text and "Решение Совета о приёме в пайщики" in r.text
+    assert "скреплено печатью кооператива" in r.text
     r = await client.get(f"/cabinet/documents/{doc['id']}")
     assert r.status_code == 200 and r.content == bytes(doc["pdf"])
     r = await client.get("/cabinet/connection")
