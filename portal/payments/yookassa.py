@@ -322,11 +322,21 @@ async def settle(payment: YooPayment, origin: Origin = SYSTEM) -> str:
         if not payment.paid or payment.currency != CURRENCY or payment.amount <= 0:
             return await _ignored(payment.id, "succeeded but not paid in roubles", origin, paid=payment.paid,
                                   currency=payment.currency, amount=payment.amount)
-        credited = await service.record_payment(
-            cooperative["id"], SOURCE, payment.id, payment.amount, invoice_id=invoice["id"],
-            paid_on=payment.paid_on, reference=payment.id, purpose=payment.description,
-            actor=("system", "", "ЮKassa"), origin=origin)
-        return "credited" if credited.created else "repeat"
+        for attempt in range(3):
+            try:
+                credited = await service.record_payment(
+                    cooperative["id"], SOURCE, payment.id, payment.amount, invoice_id=invoice["id"],
+                    paid_on=payment.paid_on, reference=payment.id, purpose=payment.description,
+                    actor=("system", "", "ЮKassa"), origin=origin)
+                return "credited" if credited.created else "repeat"
+            except Exception:
+                # The member's return and ЮKassa's notification often arrive together: the one that loses the
+                # race (the invoice changed under it, or the payment's unique key was just taken) looks again and
+                # finds the payment stored — a repeat. Anything else fails again and is raised.
+                if attempt == 2:
+                    raise
+                log.info("ЮKassa payment %s: credited concurrently, looking again", payment.id)
+        raise AssertionError("unreachable")
     if payment.status == "canceled":
         async with db.transaction():
             await _lock(invoice["id"])

@@ -172,6 +172,19 @@ async def test_the_payer_pays_on_the_checkout_page_and_comes_back(shop, api):
     assert (await invoice_now(invoice["id"]))["status"] == "paid" and await Payment.count() == 1
 
 
+async def test_the_member_back_and_the_notification_at_the_same_moment_credit_once(shop, api):
+    _, invoice = await member_with_invoice(shop)
+    await pay_by_card(shop)
+    payment = api.succeed(api.only_payment()["id"])
+    answers = await asyncio.gather(shop.get("/cabinet/payment/card/return"),
+                                   notify(shop, api.notification(payment["id"])),
+                                   notify(shop, api.notification(payment["id"])))
+    assert [a.status_code for a in answers] == [303, 200, 200]
+    assert sorted(a.json()["status"] for a in answers[1:]) in (["credited", "repeat"], ["repeat", "repeat"])
+    assert await Payment.count() == 1 and (await invoice_now(invoice["id"]))["paid_amount"] == 400_000
+    assert await AuditEvent.count().where(AuditEvent.action == "payment.credited") == 1
+
+
 async def test_a_canceled_payment_credits_nothing_shows_why_and_the_next_click_is_a_new_payment(shop, api):
     _, invoice = await member_with_invoice(shop)
     await pay_by_card(shop)
