@@ -228,3 +228,35 @@ async def test_admissions_are_for_staff_only(client, paid):
     client.cookies.clear()
     r = await client.get("/staff/admissions", follow_redirects=False)
     assert r.status_code == 303 and "/staff/login" in r.headers["location"]
+
+
+async def test_two_applicants_admitted_at_once_get_consecutive_numbers(client, paid, monkeypatch):
+    """Both decisions rendered at the same moment with the same next number: one takes it, the other is rendered
+    again with the next one — numbers stay unique and without gaps within the cooperative."""
+    other = paid["unpaid"]
+    invoice = await payments.open_fees_invoice(other["id"])
+    await payments.record_payment(other["cooperative"], "manual", "pp-other", invoice["total"],
+                                  invoice_id=invoice["id"], paid_on=dt.date(2026, 12, 1))
+    from portal.admissions import decision as issued
+
+    renders = []
+    real_render = issued.render_sealed
+
+    async def counting_render(*args, **kwargs):
+        renders.append(args[1]["data"]["data"]["decision_number"])
+        return await real_render(*args, **kwargs)
+
+    monkeypatch.setattr(issued, "render_sealed", counting_render)
+    await as_staff(client)
+    ids = [await application_of(paid), await application_of(other)]
+    responses = await asyncio.gather(*(post_form(client, f"/staff/admissions/{i}/admit", {}) for i in ids))
+    assert [r.status_code for r in responses] == [303, 303], [r.text for r in responses]
+    year = dt.datetime.now(dt.timezone.utc).year
+    rows = await AdmissionDecision.select().order_by(AdmissionDecision.number)
+    assert [r["number"] for r in rows] == [f"Р-{year}-0001", f"Р-{year}-0002"]
+    assert {r["application"] for r in rows} == set(ids)
+    # Rendered at once, both asked for the first number; the one that lost it was rendered again with the next.
+    assert sorted(renders) == [f"Р-{year}-0001", f"Р-{year}-0001", f"Р-{year}-0002"], renders
+    for row in rows:  # each PDF prints the number its decision has
+        doc = await Document.select().where(Document.id == row["document"]).first()
+        assert json.loads(doc["canonical_json"])["data"]["data"]["decision_number"] == row["number"]
