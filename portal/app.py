@@ -98,8 +98,8 @@ def route_handlers(settings: Settings) -> list:
     from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
     from portal.payments.controller import CabinetPaymentController
-    from portal.payments.yookassa import CardPaymentController, yookassa_notification
     from portal.payments.staff import StaffPaymentsController
+    from portal.payments.yookassa import CardPaymentController, yookassa_notification
     from portal.staff.controller import StaffAuthController, StaffConsoleController
 
     handlers: list = [
