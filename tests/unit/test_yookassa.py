@@ -4,7 +4,6 @@ a local server answering as ЮKassa's API; the API's address setting."""
 from __future__ import annotations
 
 import datetime as dt
-import urllib.error
 from decimal import Decimal
 
 import pytest
@@ -125,6 +124,7 @@ def test_the_local_api_posts_notifications_as_yookassa_does(api):
     """The checkout page of the local API server: «Заплатить» sends the payer back and notifies the shop."""
     import json
     import threading
+    import urllib.error
     import urllib.request
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
