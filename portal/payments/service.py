@@ -127,6 +127,10 @@ class Credited:
     settlement: Settlement | None
 
 
+class InvoiceChanged(RuntimeError):
+    """Another payment reached the invoice between reading and crediting it (the transaction is rolled back)."""
+
+
 async def record_payment(cooperative_id: int, source: str, external_id: str, amount: int, *,
                          invoice_id: int | None, paid_on: dt.date | None = None, reference: str = "",
                          payer: str = "", payer_inn: str = "", purpose: str = "",
@@ -135,9 +139,26 @@ async def record_payment(cooperative_id: int, source: str, external_id: str, amo
     """Store a payment and, when it names an open invoice of this cooperative, credit it — in one transaction.
 
     A repeat (same source and external id) changes nothing and returns the stored payment. The caller decides
-    the matching (statement: number and amount; ЮKassa: its metadata; staff: the invoice they clicked)."""
+    the matching (statement: number and amount; ЮKassa: its metadata; staff: the invoice they clicked).
+    Concurrent calls for the same payment or invoice are tried again (PostgreSQL lets both read before either
+    writes): the loser then finds the payment stored, or credits on top of the winner."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValueError("a payment is a positive integer of kopecks")
+    for attempt in range(4):
+        try:
+            return await _record_payment(cooperative_id, source, external_id, amount, invoice_id=invoice_id,
+                                         paid_on=paid_on, reference=reference, payer=payer, payer_inn=payer_inn,
+                                         purpose=purpose, actor=actor, origin=origin)
+        except Exception as exc:
+            if attempt == 3 or not (isinstance(exc, InvoiceChanged) or db.is_unique_violation(exc)):
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _record_payment(cooperative_id: int, source: str, external_id: str, amount: int, *,
+                          invoice_id: int | None, paid_on: dt.date | None, reference: str, payer: str,
+                          payer_inn: str, purpose: str, actor: tuple[str, str | int, str],
+                          origin: Origin) -> Credited:
     key = f"{cooperative_id}:{source}:{external_id}"
     actor_type, actor_id, actor_label = actor
     async with db.transaction():
@@ -162,7 +183,7 @@ async def record_payment(cooperative_id: int, source: str, external_id: str, amo
                 (Invoice.id == invoice["id"]) & (Invoice.paid_amount == invoice["paid_amount"])
             ).returning(Invoice.id)
             if not updated:
-                raise RuntimeError("the invoice changed while it was being credited; try again")
+                raise InvoiceChanged("the invoice changed while it was being credited")
             status = "credited"
         rows = await Payment.insert(Payment(
             cooperative=cooperative_id, invoice=invoice["id"] if status == "credited" else None, source=source,

@@ -61,3 +61,19 @@ async def test_a_payment_without_a_known_invoice_waits_for_staff(client):
         op["id"], "manual", "ref-1", 500_000,
         invoice_id=(await service.issue_fees_invoice(await new_member("c@example.org"), "organization", op))["id"])
     assert over.settlement.kind == "over" and over.invoice["paid_amount"] == 500_000
+
+
+async def test_concurrent_payments_of_one_invoice_both_count_and_a_repeat_does_not(client):
+    """Two different payments for one invoice at the same moment are both credited (the loser tries again on
+    top of the winner); the same payment twice at once is one payment — on PostgreSQL too, without an error."""
+    op = await operator()
+    invoice = await service.issue_fees_invoice(await new_member("anna@example.org"), "organization", op)
+    results = await asyncio.gather(
+        service.record_payment(op["id"], "statement", "a", 100_000, invoice_id=invoice["id"]),
+        service.record_payment(op["id"], "statement", "b", 300_000, invoice_id=invoice["id"]),
+        service.record_payment(op["id"], "manual", "c", 50_000, invoice_id=invoice["id"]),
+        service.record_payment(op["id"], "manual", "c", 50_000, invoice_id=invoice["id"]),
+    )
+    assert sorted(r.created for r in results) == [False, True, True, True]
+    paid = await Invoice.select().where(Invoice.id == invoice["id"]).first()
+    assert (paid["status"], paid["paid_amount"]) == ("paid", 450_000)
