@@ -78,5 +78,6 @@ class StaffConsoleController(Controller):
     async def console(self, request: Request, staff: NamedDependency[dict]) -> object:
         counts = await service.queue_counts()
         context = {"staff_email": staff["email"], "connect_counts": counts["connect_requests"],
-                   "applications": counts["applications"]}
+                   "applications": counts["applications"], "invoices": counts["invoices"],
+                   "payments": counts["payments"]}
         return render(request, "staff/index.html", context)

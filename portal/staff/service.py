@@ -50,6 +50,8 @@ async def authenticate(email: str, password: str) -> dict | None:
 QUEUES = {
     "connect_requests": ("connect_request", ("new", "invited", "rejected")),
     "applications": ("application", ("draft", "signed")),
+    "invoices": ("invoice", ("issued", "paid")),
+    "payments": ("payment", ("unmatched", "credited")),
 }
 
 

@@ -326,3 +326,16 @@ async def test_one_statement_imported_twice_at_the_same_moment_credits_once(clie
     assert sum(s["credited"] for s in summaries) == 1 and sum(s["unmatched"] for s in summaries) == 1
     assert sum(s["repeat"] for s in summaries) == 2
     assert await Payment.count() == 2 and (await fresh(anna))["paid_amount"] == 400_000
+
+
+async def test_the_console_counts_invoices_waiting_and_payments_without_an_invoice(client, staff):
+    from portal.cooperatives.service import operator
+
+    op = await operator()
+    await invoice_for("anna@example.org")
+    paid = await invoice_for("boris@example.org")
+    await service.record_payment(op["id"], "manual", "p-1", paid["total"], invoice_id=paid["id"])
+    await service.record_payment(op["id"], "statement", "s-1", 12_345, invoice_id=None, purpose="без номера")
+    page = (await client.get("/staff/")).text
+    assert 'id="count-invoices-issued">1<' in page and 'id="count-payments-unmatched">1<' in page
+    assert "Оплачено счетов: 1" in page
