@@ -75,8 +75,12 @@ class CabinetPaymentController(Controller):
             "purpose": purpose, "rub": format_rub, "status_text": status_text(invoice), "waiting": waiting,
             "poll": POLL, "issued_on": date_msk(invoice["issued_at"]),
             "qr_svg": Markup(qr.qr_svg(invoices.payment_qr_payload(invoice, cooperative))) if waiting else None,
-            "card": bool(settings.yookassa_shop_id and settings.yookassa_secret_key) and waiting
+            "card": bool(settings.yookassa_shop_id and settings.yookassa_secret_key) and waiting,
         }
+        if context["card"]:  # the last card attempt: waiting for ЮKassa, or cancelled with ЮKassa's reason
+            from portal.payments.yookassa import card_status
+
+            context["card_attempt"] = await card_status(invoice["id"])
         return render(request, "payments/cabinet.html", context, block="status")
 
     @get("/invoice.pdf")

@@ -15,6 +15,7 @@ from portal import db
 from portal.accounts.tables import Member
 from portal.audit.tables import AuditEvent
 from portal.cooperatives.service import operator
+from portal.clock import now
 from portal.payments import service, yookassa
 from portal.payments.tables import Invoice, Payment
 from portal.settings import Settings
@@ -198,6 +199,14 @@ async def test_a_canceled_payment_credits_nothing_shows_why_and_the_next_click_i
     assert invoice["number"] in r.text and 'action="/cabinet/payment/card"' in r.text
     status = await yookassa.card_status(invoice["id"])
     assert (status["status"], status["reason"]) == ("canceled", "недостаточно средств")
+    # The payment page (of a member whose application is signed) says it too, beside the card button.
+    from portal.applications.tables import Application
+
+    member = await Member.select().first()
+    await Application.insert(Application(member=member["id"], applicant_type="organization", status="signed",
+                                         created_at=now(), updated_at=now(), signed_at=now()))
+    page = (await shop.get("/cabinet/payment")).text
+    assert 'id="card-attempt">Прошлая оплата картой отменена: недостаточно средств.' in page
     assert await Payment.count() == 0 and (await invoice_now(invoice["id"]))["paid_amount"] == 0
     # A repeated cancellation is recorded once.
     await notify(shop, api.notification(first["id"], "payment.canceled"))
