@@ -77,3 +77,27 @@ async def test_concurrent_payments_of_one_invoice_both_count_and_a_repeat_does_n
     assert sorted(r.created for r in results) == [False, True, True, True]
     paid = await Invoice.select().where(Invoice.id == invoice["id"]).first()
     assert (paid["status"], paid["paid_amount"]) == ("paid", 450_000)
+
+
+async def test_a_failure_in_the_middle_of_crediting_leaves_nothing_half_done(client, monkeypatch):
+    """The invoice is updated before the payment row and the audit event are written: a failure after the update
+    (here the audit write; a killed server is the same to the database) rolls the whole credit back."""
+    op = await operator()
+    invoice = await service.issue_fees_invoice(await new_member("anna@example.org"), "organization", op)
+
+    async def broken_audit(*args, **kwargs):
+        raise RuntimeError("the server went away")
+
+    monkeypatch.setattr(service, "record", broken_audit)
+    try:
+        await service.record_payment(op["id"], "statement", "line-1", 400_000, invoice_id=invoice["id"])
+    except RuntimeError as exc:
+        assert "went away" in str(exc)
+    else:
+        raise AssertionError("the failure was swallowed")
+    unchanged = await Invoice.select().where(Invoice.id == invoice["id"]).first()
+    assert (unchanged["status"], unchanged["paid_amount"]) == ("issued", 0)
+    assert await Payment.count() == 0
+    monkeypatch.undo()
+    done = await service.record_payment(op["id"], "statement", "line-1", 400_000, invoice_id=invoice["id"])
+    assert done.created and done.invoice["status"] == "paid"  # the same line imported again is credited once
