@@ -96,7 +96,8 @@ async def test_staff_console_counts_every_queue_in_one_query(client):
     await ConnectRequest.update({ConnectRequest.status: "rejected"}).where(ConnectRequest.inn == "7736050003")
     counts = await queue_counts()
     assert counts == {"connect_requests": {"new": 1, "invited": 0, "rejected": 1},
-                      "applications": {"draft": 0, "signed": 0}}
+                      "applications": {"draft": 0, "signed": 0}, "invoices": {"issued": 0, "paid": 0},
+                      "payments": {"unmatched": 0, "credited": 0}}
 
 
 @pytest.fixture
