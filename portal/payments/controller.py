@@ -27,11 +27,12 @@ def date_msk(value) -> str:
 
 
 def status_text(invoice: Mapping[str, Any]) -> str:
-    """«ожидает оплаты», «оплачено частично: 1 000,00 ₽ из 4 000,00 ₽», «оплачено 02.12.2026»."""
+    """«ожидает оплаты», «оплачено частично: 1 000,00 ₽ из 4 000,00 ₽», «оплачено — зачислено 02.12.2026» (the day
+    the portal credited the fees; the bank's own date of the payment may be earlier and is what the decision says)."""
     if invoice["status"] == "paid":
         text = "оплачено"
         if invoice["paid_at"] is not None:
-            text += f" {date_msk(invoice['paid_at'])}"
+            text += f" — зачислено {date_msk(invoice['paid_at'])}"
         if invoice["paid_amount"] > invoice["total"]:
             text += f" (поступило {format_rub(invoice['paid_amount'])} — больше суммы счёта)"
         return text

@@ -167,7 +167,7 @@ def test_from_signed_package_to_admitted_member(live_server, new_page, tmp_path)
     expect(staff.locator("#unmatched-list tr", has_text="Посторонний")).to_have_count(1)
 
     # The member's page, never reloaded, says «оплачено» by itself (htmx polling) and stops asking.
-    expect(page.locator("#payment-status-text")).to_contain_text(re.compile(r"^оплачено \d\d\.\d\d\.\d{4}"),
+    expect(page.locator("#payment-status-text")).to_contain_text(re.compile(r"^оплачено — зачислено \d\d\.\d\d\.\d{4}"),
                                                                   timeout=30_000)
     assert page.evaluate("window.__not_reloaded") is True
     expect(page.locator("#payment-status")).not_to_have_attribute("hx-trigger", re.compile(".+"))

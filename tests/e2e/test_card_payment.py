@@ -83,7 +83,7 @@ def test_signed_member_pays_the_fees_by_card(live_server, new_page, yookassa_api
 
     # Back in the cabinet: credited (by the notification or by the return, whichever came first), once.
     page.wait_for_url(live_server.url + "/cabinet/payment")
-    expect(page.locator("#payment-status-text")).to_contain_text(re.compile(r"^оплачено \d\d\.\d\d\.\d{4}"))
+    expect(page.locator("#payment-status-text")).to_contain_text(re.compile(r"^оплачено — зачислено \d\d\.\d\d\.\d{4}"))
     assert yookassa_api.deliveries == [("payment.succeeded", 200), ("payment.succeeded", 200)]
     assert len(yookassa_api.payments) == 1 and len(yookassa_api.creations) == 1
     assert not page.errors, page.errors

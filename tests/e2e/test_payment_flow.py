@@ -88,7 +88,7 @@ def test_signed_member_pays_the_fees(live_server, new_page, tmp_path):
     record_payment(live_server, CASE["email"], 100_000, "e2e-part")
     expect(page.locator("#payment-status-text")).to_contain_text("оплачено частично", timeout=20_000)
     record_payment(live_server, CASE["email"], 300_000, "e2e-rest")
-    expect(page.locator("#payment-status-text")).to_contain_text(re.compile(r"^оплачено \d\d\.\d\d\.\d{4}"),
+    expect(page.locator("#payment-status-text")).to_contain_text(re.compile(r"^оплачено — зачислено \d\d\.\d\d\.\d{4}"),
                                                                   timeout=20_000)
     assert page.evaluate("window.__not_reloaded") is True
     expect(page.locator("#payment-status")).not_to_have_attribute("hx-trigger", re.compile(".+"))

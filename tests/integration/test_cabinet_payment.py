@@ -155,7 +155,7 @@ async def test_the_status_follows_the_payments_and_the_member_is_emailed_once(cl
     paid = await service.record_payment(op["id"], "statement", "line-2", 300_000, invoice_id=invoice["id"])
     assert paid.created and paid.settlement.status == "paid"
     block = (await client.get("/cabinet/payment", headers={"HX-Request": "true"})).text
-    assert re.search(r"оплачено \d\d\.\d\d\.\d{4}", text_of(block)) and "частично" not in block
+    assert re.search(r"оплачено — зачислено \d\d\.\d\d\.\d{4}", text_of(block)) and "частично" not in block
     assert "hx-trigger" not in block  # paid: the polling stops
     page = text_of((await client.get("/cabinet/payment")).text)
     assert "Скачать счёт" not in page and "Взносы зачислены" in page
