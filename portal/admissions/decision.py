@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
-from portal.documents import render
-from portal.documents.signing import DOCUMENT_FILE, SIGNATURES_FILE, canonical_json, document_hash, sha256_hex
+from portal.documents.render import render_issued_pdf  # the engine's; tests reach it as decision.render_issued_pdf
+from portal.documents.signing import canonical_json, document_hash, sha256_hex
 from portal.documents.store import Rendered, render_pool, verify_url
 from portal.documents.templates import get_template
 
@@ -26,32 +25,6 @@ TEMPLATE_ID = "admission_decision"
 def issuer_of(cooperative: Mapping[str, Any]) -> dict[str, str]:
     """The ``signer`` of an issued document: the cooperative's council (no member key; the seal vouches)."""
     return {"full_name": cooperative["name_full"], "role": "Совет кооператива", "email": cooperative.get("email") or ""}
-
-
-def render_issued_pdf(template_id: str, document: Mapping[str, Any], url: str, issued_at: dt.datetime) -> bytes:
-    """PDF/A-3b of an issued document: the body from the canonical document, a verification block (hash, link,
-    QR — outside the hash), ``document.json`` and an empty ``signatures.json`` attached. Not sealed."""
-    from weasyprint import Attachment
-
-    template = get_template(template_id, document["template_version"])
-    if (document.get("template_id"), document.get("template_sha256")) != (template.id, template.sha256):
-        raise ValueError("the document was made for another template or template version")
-    doc_hash = document_hash(dict(document))
-    context = {**render.context_from_document(document),
-               "issued": {"document_hash": doc_hash, "verify_url": url, "qr_uri": render.qr_data_uri(url)}}
-    html_text = render.render_html(template_id, context, inline_css=False, version=template.version)
-    stamp = issued_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    attachments = [
-        Attachment(string=canonical_json(dict(document)), name=DOCUMENT_FILE,
-                   description="Канонический документ (JSON); его SHA-256 — хеш документа",
-                   relationship="Source", created=stamp, modified=stamp),
-        Attachment(string=render.signatures_json(doc_hash, []), name=SIGNATURES_FILE,
-                   description="Подписей пайщиков нет: документ выдан кооперативом и скреплён его печатью",
-                   relationship="Supplement", created=stamp, modified=stamp),
-    ]
-    identifier = hashlib.sha256(("coopdoc-pdf:" + doc_hash).encode()).hexdigest()[:32].encode()
-    return render._write_pdf(html_text, template.directory, finisher=render._pdfa_finisher,
-                             pdf_variant=render.PDF_VARIANT, attachments=attachments, pdf_identifier=identifier)
 
 
 def _render_sealed(template_id: str, document: dict, url: str, issued_at: dt.datetime, seal_dir: str,

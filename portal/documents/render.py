@@ -420,3 +420,30 @@ def render_signed_pdf(
         attachments=attachments,
         pdf_identifier=identifier,
     )
+
+
+def render_issued_pdf(template_id: str, document: Mapping[str, Any], url: str, issued_at: dt.datetime) -> bytes:
+    """PDF/A-3b of a document the cooperative issues itself (the council's decision), not signed by a member:
+    the body from the canonical document, a verification block (hash, link, QR — outside the hash),
+    ``document.json`` and an empty ``signatures.json`` attached. Not sealed."""
+    from weasyprint import Attachment
+
+    template = _templates.get_template(template_id, document["template_version"])
+    if (document.get("template_id"), document.get("template_sha256")) != (template.id, template.sha256):
+        raise ValueError("the document was made for another template or template version")
+    doc_hash = document_hash(dict(document))
+    context = {**context_from_document(document),
+               "issued": {"document_hash": doc_hash, "verify_url": url, "qr_uri": qr_data_uri(url)}}
+    html_text = render_html(template_id, context, inline_css=False, version=template.version)
+    stamp = issued_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    attachments = [
+        Attachment(string=canonical_json(dict(document)), name=DOCUMENT_FILE,
+                   description="Канонический документ (JSON); его SHA-256 — хеш документа",
+                   relationship="Source", created=stamp, modified=stamp),
+        Attachment(string=signatures_json(doc_hash, []), name=SIGNATURES_FILE,
+                   description="Подписей пайщиков нет: документ выдан кооперативом и скреплён его печатью",
+                   relationship="Supplement", created=stamp, modified=stamp),
+    ]
+    identifier = hashlib.sha256(("coopdoc-pdf:" + doc_hash).encode()).hexdigest()[:32].encode()
+    return _write_pdf(html_text, template.directory, finisher=_pdfa_finisher,
+                             pdf_variant=PDF_VARIANT, attachments=attachments, pdf_identifier=identifier)
