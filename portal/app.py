@@ -25,6 +25,7 @@ from portal.cooperatives.service import ensure_operator
 from portal.mail.service import run_sender
 from portal.request import Portal, PortalRequest, before_request
 from portal.sessions.middleware import SessionMiddleware
+from portal.sites import SiteRouteMiddleware, site_or_none
 from portal.sessions.store import make_store
 from portal.settings import Settings, load_settings
 from portal.static import static_files
@@ -82,6 +83,7 @@ def _template_engine(settings: Settings) -> JinjaTemplateEngine:
         operator_short=settings.operator.name_short,
         dev_mode=not settings.production,
         current_user=current_user,
+        site=site_or_none,
     )
     env.filters.update(linkify=linkify, datetime_ru=datetime_ru, date_ru=date_ru)
     return JinjaTemplateEngine.from_environment(env)
@@ -119,7 +121,8 @@ def route_handlers(settings: Settings) -> list:
         StaffPaymentsController,
         pricing,
         CardPaymentController, yookassa_notification,
-        static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600"),
+        static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600",
+                     sites="any"),
     ]
     if not settings.production:
         handlers.append(DevMailController)
@@ -174,7 +177,7 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
         # Sessions and rate-limit counters live in the shared store, so every process sees the same ones.
         stores=StoreRegistry(default_factory=store.with_namespace),
         before_send=[security_headers(settings.production)],
-        middleware=[DefineMiddleware(SessionMiddleware, store=store.with_namespace("sessions"),
+        middleware=[SiteRouteMiddleware, DefineMiddleware(SessionMiddleware, store=store.with_namespace("sessions"),
                                      secure=settings.production)],
         exception_handlers={
             HTTPException: http_exception_handler,

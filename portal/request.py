@@ -87,10 +87,19 @@ def _without_body(send: Send) -> Send:
 
 
 class Portal(Litestar):
-    """The portal's Litestar app: HEAD wherever GET."""
+    """The portal's Litestar app: the site resolved from the host first (SPEC §9); HEAD wherever GET."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "HEAD":
-            scope["method"] = "GET"
-            send = _without_body(send)
+        if scope["type"] == "http":
+            from portal import sites
+
+            if scope["path"] != "/healthz":  # the health check answers on any host, also with the database down
+                site = await sites.resolve(self.state.settings, sites.host_of(scope))
+                if site is None:
+                    await sites.unknown_host(send)
+                    return
+                scope[sites.SCOPE_KEY] = site
+            if scope["method"] == "HEAD":
+                scope["method"] = "GET"
+                send = _without_body(send)
         await super().__call__(scope, receive, send)

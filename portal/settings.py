@@ -75,7 +75,12 @@ class Settings:
     mail_from: str = "ПК «ВОСХОД» <noreply@voskhod.localhost>"
     staff_email: str = "staff@voskhod.localhost"
     server_ip: str = "127.0.0.1"
+    server_ipv6: str = ""
+    dns_resolvers: tuple[str, ...] = ()  # "ip" or "ip:port"; empty — the system's resolvers
+    dns_check_seconds: float = 60.0  # how often pending domains are checked in the background
+    provision_command: str = ""  # empty — the default provisioner (this portal serves the cooperative)
     operator_url: str = ""
+    operator_token: str = ""
     yookassa_shop_id: str = ""
     yookassa_secret_key: str = ""
     yookassa_api_url: str = "https://api.yookassa.ru/v3"
@@ -91,6 +96,13 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def operator_host(self) -> str:
+        """The host of PORTAL_BASE_URL: requests to it get the operator's site (SPEC §9)."""
+        from urllib.parse import urlsplit
+
+        return (urlsplit(self.base_url).hostname or "").lower()
 
     @property
     def is_postgres(self) -> bool:
@@ -229,6 +241,59 @@ def _http_url(environ: Mapping[str, str], name: str, default: str) -> str:
     return url
 
 
+def _ip(environ: Mapping[str, str], name: str, default: str, version: int) -> str:
+    import ipaddress
+
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        address = None
+    if address is None or address.version != version:
+        raise SettingsError(f"{name}: {raw!r} — не IPv{version}-адрес / not an IPv{version} address")
+    return str(address)
+
+
+def parse_resolvers(raw: str) -> tuple[str, ...]:
+    """PORTAL_DNS_RESOLVERS: «1.1.1.1, 8.8.8.8:53, [2606:4700::1111]:53» → ("1.1.1.1", "8.8.8.8:53", …)."""
+    import ipaddress
+
+    out = []
+    for item in (i.strip() for i in raw.split(",")):
+        if not item:
+            continue
+        host, port = item, "53"
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest.removeprefix(":") or "53"
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        try:
+            ipaddress.ip_address(host)
+            if not 0 < int(port) < 65536:
+                raise ValueError(port)
+        except ValueError:
+            raise SettingsError(f"PORTAL_DNS_RESOLVERS: {item!r} — ожидается адрес или адрес:порт "
+                                "/ expected ip or ip:port")
+        out.append(f"{host}:{int(port)}")
+    return tuple(out)
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 86400:
+        raise SettingsError(f"{name}: ожидается число секунд от 0 до 86400 / expected seconds, got {raw!r}")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = environ.get("PORTAL_ENV", "dev").strip() or "dev"
@@ -267,8 +332,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=smtp_url,
         mail_from=environ.get("PORTAL_MAIL_FROM", defaults.mail_from),
         staff_email=environ.get("PORTAL_STAFF_EMAIL", defaults.staff_email),
-        server_ip=environ.get("PORTAL_SERVER_IP", defaults.server_ip),
-        operator_url=environ.get("PORTAL_OPERATOR_URL", ""),
+        server_ip=_ip(environ, "PORTAL_SERVER_IP", defaults.server_ip, 4),
+        server_ipv6=_ip(environ, "PORTAL_SERVER_IPV6", "", 6),
+        dns_resolvers=parse_resolvers(environ.get("PORTAL_DNS_RESOLVERS", "")),
+        dns_check_seconds=_seconds(environ, "PORTAL_DNS_CHECK_SECONDS", defaults.dns_check_seconds),
+        provision_command=environ.get("PORTAL_PROVISION_COMMAND", "").strip(),
+        operator_url=_http_url(environ, "PORTAL_OPERATOR_URL", "") if environ.get("PORTAL_OPERATOR_URL", "").strip()
+        else "",
+        operator_token=environ.get("PORTAL_OPERATOR_TOKEN", "").strip(),
         yookassa_shop_id=environ.get("PORTAL_YOOKASSA_SHOP_ID", ""),
         yookassa_secret_key=environ.get("PORTAL_YOOKASSA_SECRET_KEY", ""),
         yookassa_api_url=_http_url(environ, "PORTAL_YOOKASSA_API_URL", defaults.yookassa_api_url),

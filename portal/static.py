@@ -81,8 +81,9 @@ async def send_file(scope: Scope, send: Send, file: StaticFile, status: int = 20
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else file.body})
 
 
-def static_files(path: str, root: Path, *, name: str, cache_control: str, html_mode: bool = False):
-    """A mount at `path` serving the files under `root` from memory (GET and HEAD)."""
+def static_files(path: str, root: Path, *, name: str, cache_control: str, html_mode: bool = False,
+                 sites: str = "operator"):
+    """A mount at `path` serving the files under `root` from memory (GET and HEAD), on the sites named (§9)."""
     files = load_directory(root, cache_control)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,4 +110,4 @@ def static_files(path: str, root: Path, *, name: str, cache_control: str, html_m
 
     serve.__name__ = f"static_{name}"
     return asgi(path, name=name, is_static=True, copy_scope=False,
-                opt={"exclude_from_csrf": True, "skip_session": True})(serve)
+                opt={"exclude_from_csrf": True, "skip_session": True, "sites": sites})(serve)

@@ -27,4 +27,7 @@ class Cooperative(Table, tablename="cooperative"):
     site = Varchar(length=255, default="")  # the URL of its portal (the information system of the ПЭП offer)
     charter = Text(default="")  # the charter's edition and where it is published
     processors = Text(default="[]")  # JSON: [{"name", "address", "purpose"}] — who processes members' data
+    description = Text(default="")  # what the cooperative does (from its connection agreement)
+    # The site's state: "installing" — provisioned, the installation wizard not finished; "active"; "suspended".
+    status = Varchar(length=16, default="active", index=True)
     created_at = Timestamptz()

@@ -23,8 +23,11 @@ TTL_SECONDS = 12 * 60 * 60
 RENEW_AFTER_SECONDS = 60 * 60
 
 
-def store_key(session_id: str) -> str:
-    return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
+def store_key(session_id: str, site: int | None = None) -> str:
+    """The store's key of a session: of one site only — a session id shown on another cooperative's host is
+    another key, so it finds nothing (SPEC §9). The operator's sessions keep their unprefixed keys."""
+    material = session_id if site is None else f"{site}:{session_id}"
+    return "session:" + hashlib.sha256(material.encode()).hexdigest()
 
 
 def cookie_value(headers: list[tuple[bytes, bytes]]) -> str:
@@ -52,40 +55,45 @@ class SessionMiddleware:
                         secure=self.secure)
         return cookie.to_encoded_header()
 
-    async def _load(self, session_id: str) -> dict | None:
+    @staticmethod
+    def _key(scope: Scope, session_id: str) -> str:
+        site = scope.get("portal_site")
+        return store_key(session_id, None if site is None or site.is_operator else site.cooperative_id)
+
+    async def _load(self, scope: Scope, session_id: str) -> dict | None:
         if not session_id or len(session_id) > 100:
             return None
-        raw = await self.store.get(store_key(session_id))
+        raw = await self.store.get(self._key(scope, session_id))
         try:
             record = json.loads(raw) if raw else None
         except ValueError:
             return None
         return record if isinstance(record, dict) and isinstance(record.get("data"), dict) else None
 
-    async def _save(self, session_id: str, data: dict) -> None:
+    async def _save(self, scope: Scope, session_id: str, data: dict) -> None:
         record = {"data": data, "renewed": time.time(), "created": now().isoformat()}
-        await self.store.set(store_key(session_id), _dump(record).encode(), expires_in=TTL_SECONDS)
+        await self.store.set(self._key(scope, session_id), _dump(record).encode(), expires_in=TTL_SECONDS)
 
     async def _answer_headers(self, scope: Scope, session_id: str, record: dict | None, before: str) -> list:
         session = value_or_default(scope.get("session"), {}) or {}
         if not session:
             if record is not None:
-                await self.store.delete(store_key(session_id))
+                await self.store.delete(self._key(scope, session_id))
                 return [self._cookie("", 0)]
             return []
         if record is not None and _dump(session) == before:
             if time.time() - float(record.get("renewed", 0)) < RENEW_AFTER_SECONDS:
                 return []
-            if not await self.store.exists(store_key(session_id)):  # ended by «Выйти» while this request ran
+            if not await self.store.exists(self._key(scope, session_id)):  # ended by «Выйти» while this request ran
                 return []
-            await self._save(session_id, session)
+            await self._save(scope, session_id, session)
             return [self._cookie(session_id, TTL_SECONDS)]
         if record is not None:
-            if not await self.store.exists(store_key(session_id)):  # ended while this request ran: stays ended
+            if not await self.store.exists(self._key(scope, session_id)):  # ended while this request ran: stays ended
                 return [self._cookie("", 0)]
-            await self.store.delete(store_key(session_id))
+            await self.store.delete(self._key(scope, session_id))
         new_id = secrets.token_urlsafe(32)
-        await self._save(new_id, session)
+        await self._save(scope, new_id, session)
         return [self._cookie(new_id, TTL_SECONDS)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,7 +102,7 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         session_id = cookie_value(scope["headers"])
-        record = await self._load(session_id)
+        record = await self._load(scope, session_id)
         data = record["data"] if record else {}
         before = _dump(data)
         scope["session"] = json.loads(before)

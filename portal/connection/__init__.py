@@ -1,0 +1,1 @@
+"""Connection of a cooperative to the platform (J4, J5): the agreement, the domain, provisioning, the API."""
