@@ -12,7 +12,7 @@ one indexed query.
 
 from __future__ import annotations
 
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 
 from portal.connection.forms import DomainError, clean_domain
 from portal.connection.tables import Connection
@@ -22,7 +22,7 @@ _HEADERS = {"cache-control": "no-store"}
 
 
 def _text(body: str, status: int) -> Response:
-    return Response(body, status_code=status, media_type="text/plain; charset=utf-8", headers=_HEADERS)
+    return Response(body, status_code=status, media_type=MediaType.TEXT, headers=_HEADERS)
 
 
 @get("/api/v1/tls/allowed", name="tls_allowed", exclude_from_csrf=True,
