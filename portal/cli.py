@@ -124,7 +124,8 @@ def create_staff(email: str, password: str | None) -> None:
 
 @main.command()
 def worker() -> None:
-    """Отправлять письма из очереди (outbox), пока процесс не остановят."""
+    """Фоновые задачи, пока процесс не остановят: письма из очереди (outbox), проверка DNS доменов кооперативов,
+    развёртывание их сайтов, очистка устаревших записей."""
     from portal import db
     from portal.mail.service import run_sender
     from portal.accounts import offer
@@ -144,7 +145,10 @@ def worker() -> None:
         try:
             # Redis expires its own keys; the database keeps what the worker cleans up.
             tasks = [offer.delete_stale_pending] + ([] if settings.redis_url else [delete_expired])
-            await asyncio.gather(run_sender(settings, stop), run_housekeeping(stop, tasks))
+            from portal.connection.background import run_connections
+
+            await asyncio.gather(run_sender(settings, stop), run_housekeeping(stop, tasks),
+                                 run_connections(settings, stop))
         finally:
             await db.stop(settings)
 

@@ -81,15 +81,6 @@ class CabinetController(Controller):
                    "admitted": bool(decision and decision["decision"] == admissions.ADMITTED)}
         return render(request, "cabinet/index.html", context)
 
-    @get("/connection")
-    async def connection(self, request: Request, member: NamedDependency[dict]) -> object:
-        """«Подключение»: only for a member the council admitted (the next step, J4, is filled here)."""
-        decision = await admissions.decision_of(member["id"])
-        if not decision or decision["decision"] != admissions.ADMITTED:
-            raise PageError(status_code=403, detail="«Подключение» открывается после решения Совета о приёме в "
-                                                    "пайщики.")
-        return render(request, "cabinet/connection.html", {"member": member, "decision": decision})
-
     # --- the application -------------------------------------------------------------------------------
 
     async def _form_page(self, request: Request, member: dict, application: dict, form: forms.ApplicationForm,

@@ -71,6 +71,11 @@ def clean_domain(raw: str, *, operator_host: str = "") -> str:
         pass
     else:
         raise DomainError("Нужен домен, а не IP-адрес: сайт кооператива открывается по имени.")
+    for label in text.split("."):
+        if not label:
+            raise DomainError("Две точки подряд или точка в начале: между точками должна быть часть имени.")
+        if label.startswith("-") or label.endswith("-"):
+            raise DomainError("Часть домена не может начинаться или кончаться дефисом.")
     try:
         ascii_name = idna.encode(text, uts46=True).decode("ascii")
     except idna.IDNAError:

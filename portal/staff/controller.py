@@ -79,5 +79,6 @@ class StaffConsoleController(Controller):
         counts = await service.queue_counts()
         context = {"staff_email": staff["email"], "connect_counts": counts["connect_requests"],
                    "applications": counts["applications"], "invoices": counts["invoices"],
-                   "payments": counts["payments"]}
+                   "payments": counts["payments"], "connections": counts["connections"],
+                   "installations": counts["installations"]}
         return render(request, "staff/index.html", context)

@@ -52,6 +52,8 @@ QUEUES = {
     "applications": ("application", ("draft", "signed")),
     "invoices": ("invoice", ("issued", "paid")),
     "payments": ("payment", ("unmatched", "credited")),
+    "connections": ("connection", ("signed", "approved", "returned")),
+    "installations": ("provision_job", ("queued", "running", "done", "failed")),
 }
 
 

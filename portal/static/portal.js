@@ -40,3 +40,27 @@
   document.addEventListener("DOMContentLoaded", function () { focusSummary(document); });
   document.addEventListener("htmx:afterSettle", function (e) { focusSummary(e.detail.elt); });
 })();
+/* [data-copy="#selector"]: a button that copies the text of the element named (the server's address, a token). */
+(function () {
+  "use strict";
+  document.addEventListener("click", async function (e) {
+    var button = e.target.closest && e.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    var text = ("value" in source ? source.value : source.textContent).trim();
+    var label = button.dataset.label || (button.dataset.label = button.textContent);
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = "Скопировано";
+    } catch (err) {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      button.textContent = "Выделено — нажмите Ctrl+C";
+    }
+    setTimeout(function () { button.textContent = label; }, 2500);
+  });
+})();
