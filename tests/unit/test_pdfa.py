@@ -57,12 +57,13 @@ def issue(template_id: str, applicant_type: str, identity, seed: bytes | None = 
     return unsealed, seal_pdf(unsealed, identity)
 
 
-# Documents issued by the cooperative and not signed by the member (the invoice) are checked in their own tests.
-UNSIGNED = {"invoice"}
+# Checked in their own tests: documents issued by the cooperative and not signed by the member (the invoice), and
+# the connection agreement, whose data is not the joining application (tests/unit/test_connection_agreement.py).
+OWN_TESTS = {"invoice", "connection_agreement"}
 
 
 @pytest.mark.parametrize("applicant_type", ["organization", "individual", "entrepreneur"])
-@pytest.mark.parametrize("template_id", [t.id for t in templates.all_templates() if t.id not in UNSIGNED])
+@pytest.mark.parametrize("template_id", [t.id for t in templates.all_templates() if t.id not in OWN_TESTS])
 def test_signed_pdf_has_no_pdfa_findings(identity, template_id, applicant_type):
     unsealed, sealed = issue(template_id, applicant_type, identity)
     for name, pdf in (("sealed", sealed), ("before the seal", unsealed)):
