@@ -290,3 +290,30 @@ def test_countersigned_pdf_is_sealed_pdfa_with_the_same_document(signed, identit
     with pytest.raises(ValueError, match="differs"):  # the approval cannot rewrite what the member signed
         render.render_signed_pdf(TEMPLATE, document, {"countersignature": APPROVAL, "data": {}}, [record],
                                  VERIFY_URL)
+
+
+@needs_poppler
+def test_long_names_and_a_long_domain_stay_whole(identity, tmp_path):
+    """A 43-letter double surname, a long name of the cooperative and a domain of two 40-odd-letter labels: the PDF
+    is still PDF/A-3b, the domain and the signatory's name are printed whole."""
+    surname = "Константинопольская-Верхнезаводская"
+    label = "потребительское-общество-рассвет-красногорск"
+    context = agreement_context(domain=f"{label}.кооп-рассвет.рф", rep_last_name=surname,
+                                rep_first_name="Анна-Виктория",
+                                org_full_name="Потребительское общество «Рассвет — Красногорские фермерские "
+                                              "хозяйства & <партнёры>»")
+    context["signer"]["full_name"] = f"{surname} Анна-Виктория Петровна"
+    document, record = sign(context)
+    sealed = seal_pdf(render.render_signed_pdf(TEMPLATE, document, {"countersignature": APPROVAL}, [record],
+                                               VERIFY_URL), identity)
+    assert not findings(sealed), "\n".join(findings(sealed))
+    assert verify_pdf(sealed).valid
+    pages = pdf_pages(sealed, tmp_path)
+    text = re.sub(r"(?<=[а-я-]) (?=[а-я-])", "", " ".join(pages))  # a long domain may wrap: join its parts
+    assert f"{label}.кооп-рассвет.рф" in text
+    assert clean_domain(f"{label}.кооп-рассвет.рф") in text.replace(" ", "")
+    # The signature line's name column wraps the surname at its hyphen, never inside a word.
+    closing = next(p for p in pages if "Представитель Пайщика" in p)
+    assert re.search(r"/ Константинопольская-.{0,80}Верхнезаводская А\.-В\. П\. /", closing), closing
+    assert "«Рассвет — Красногорские фермерские хозяйства & <партнёры>»" in " ".join(pages)
+    assert len(pages) <= 11
