@@ -13,7 +13,6 @@ from litestar.params import Body
 from portal.documents import store
 from portal.documents.registry import key_registrations
 from portal.documents.signing import sha256_hex
-from portal.sites import ON_ANY_SITE
 from portal.web import post_rate_limit, render
 
 MAX_UPLOAD = 10 * 1024 * 1024
@@ -37,7 +36,6 @@ async def _registered(value: str) -> dict | None:
 
 class VerifyController(Controller):
     path = "/verify"
-    opt = ON_ANY_SITE  # every cooperative's documents are checked on its own site too
 
     @get("/")
     async def page(self, request: Request) -> object:

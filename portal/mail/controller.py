@@ -8,7 +8,6 @@ class DevMailController(Controller):
     """Outgoing mail readable in the browser; registered only in dev."""
 
     path = "/dev/mail"
-    opt = {"sites": "any"}  # in dev, mail sent from every site
 
     @get("/")
     async def outbox(self, request: Request) -> object:
