@@ -20,7 +20,8 @@ The default provisioner:
   the ``databases`` stage on, a request to the domain gets the cooperative's site (``portal.sites``).
 
 The command provisioner runs ``PORTAL_PROVISION_COMMAND`` (split by ``shlex``, no shell) once per stage with
-``PORTAL_PROVISION_STAGE`` and the cooperative's data in the environment (``command_env``); a non-zero exit
+``PORTAL_PROVISION_STAGE`` and the cooperative's data in the environment (``command_env``; the portal's own
+``PORTAL_*`` settings, secrets among them, are not passed on); a non-zero exit
 status or a timeout fails the stage with the command's output. The command must be idempotent (as an Ansible
 playbook is): a stage that was interrupted runs again. What the operator records locally after it: the
 cooperative's seal is issued here before the ``components`` command (``COOP_SEAL_DIR`` points at it, for the
@@ -110,6 +111,9 @@ async def load_subject(connection_id: int) -> Subject:
     connection = await Connection.select().where(Connection.id == connection_id).first()
     if connection is None:
         raise StageError("Договор о подключении не найден.")
+    if connection["status"] != "approved":
+        raise StageError(f"Договор о подключении не действует (статус «{connection['status']}»): сайт по нему не "
+                         "готовится. Если подписан новый договор, подготовка пойдёт по нему.")
     member = await Member.select(Member.id, Member.email, Member.display_name, Member.cooperative).where(
         Member.id == connection["member"]).first()
     data = None
@@ -220,6 +224,12 @@ async def upsert_cooperative(ctx: Context) -> str:
     active site stays active)."""
     values = cooperative_values(ctx)
     existing = await existing_cooperative(ctx)
+    taken = await Cooperative.select(Cooperative.id, Cooperative.name_short).where(
+        (Cooperative.domain == values["domain"]) & (Cooperative.is_operator == False)  # noqa: E712
+        & (Cooperative.id != (existing or 0))).first()
+    if taken is not None:  # one host, one site: never a second row answering for the same domain
+        raise StageError(f"Домен {shown_domain(values['domain'])} уже отдан сайту другого кооператива "
+                         f"({taken['name_short']}, № {taken['id']}): проверьте договор.")
     if existing is not None:
         await Cooperative.update({getattr(Cooperative, k): v for k, v in values.items()}).where(
             Cooperative.id == existing)
@@ -271,10 +281,12 @@ def bounded(text: str, limit: int = OUTPUT_LIMIT) -> str:
 
 
 def command_env(settings, subject: Subject, stage: str) -> dict[str, str]:
-    """The environment of the command: the portal's own (PATH …), the stage and the cooperative's data."""
+    """The environment of the command: the portal's own without its settings (``PORTAL_*``: the secret key, the
+    database URL, payment and SMTP credentials stay in the portal; PATH, HOME, SSH_AUTH_SOCK, ANSIBLE_* … pass),
+    then the stage and the cooperative's data."""
     r, c = subject.requisites, subject.connection
     return {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
         "PORTAL_PROVISION_STAGE": stage,
         "PORTAL_BASE_URL": settings.base_url,
         "PORTAL_SERVER_IP": settings.server_ip,

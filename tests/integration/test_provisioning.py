@@ -196,6 +196,13 @@ async def test_failed_stage_is_shown_and_retried_without_rerunning_done_ones(cli
     assert await AuditEvent.count().where(AuditEvent.action == "provision.failed") == 1
     assert await Cooperative.count() == 1 and not await mails_to_site(member)
 
+    # Shown in the cabinet (and in its htmx-polled part) and in the staff console.
+    r = await client.get("/cabinet/connection")
+    assert r.status_code == 200 and 'id="provision"' in r.text
+    assert "Ошибка на этапе «Компоненты»: Печать кооператива не выпущена" in r.text and "1 из 4" in r.text
+    r = await client.get("/cabinet/connection/status", headers={"HX-Request": "true"})
+    assert 'id="provision"' in r.text and "1 из 4" in r.text
+
     # The failed job stays failed: enqueue and the background change nothing.
     assert (await provision.enqueue(settings, connection_id))["status"] == "failed"
     assert await provision.run_pending(settings, "worker-a") == 0
@@ -209,6 +216,8 @@ async def test_failed_stage_is_shown_and_retried_without_rerunning_done_ones(cli
     await as_staff(client)
     r = await client.post(f"/staff/connections/{connection_id}/provision/retry", follow_redirects=False)
     assert r.status_code == 403  # no CSRF token
+    r = await client.get(f"/staff/connections/{connection_id}")
+    assert r.status_code == 200 and 'id="provision"' in r.text and "Ошибка на этапе «Компоненты»" in r.text
     # Fix the cause; the server stage would now fail if it ran again (it must not: it is done).
     (seal_dir / "cooperative.crt.pem").unlink()
     await Connection.update({Connection.dns_status: "missing"}).where(Connection.id == connection_id)
@@ -229,6 +238,8 @@ async def test_failed_stage_is_shown_and_retried_without_rerunning_done_ones(cli
     assert job["stages"]["server"] == server_record  # not run again
     assert stage_states(job) == {key: "done" for key, _ in provision.STAGES}
     assert len(await mails_to_site(member)) == 1
+    r = await client.get(f"/staff/connections/{connection_id}")
+    assert "4 из 4" in r.text and "Ошибка на этапе" not in r.text
     # A second retry of a done job changes nothing.
     assert (await provision.retry(job["id"]))["status"] == "done"
 
@@ -237,19 +248,40 @@ async def mails_to_site(member: dict) -> list[dict]:
     return [m for m in await mails_to(member["email"]) if m["subject"].startswith("Сайт")]
 
 
-async def test_server_stage_says_where_the_domain_points(client):
+async def test_failures_say_what_to_fix(client):
     member = await admitted_member(client, email="chair@utro.example")
     settings = settings_of(client)
-    connection_id = await make_connection(member, "utro.localhost", dns_status="elsewhere",
-                                          dns_addresses="203.0.113.7")
-    await provision.enqueue(settings, connection_id)
+    elsewhere = await make_connection(member, "utro.localhost", dns_status="elsewhere", dns_addresses="203.0.113.7")
+    await provision.enqueue(settings, elsewhere)
     await provision.run_pending(settings, "worker-a")
-    job = await provision.job_of(connection_id)
+    job = await provision.job_of(elsewhere)
     assert job["status"] == "failed" and job["stage"] == "server"
     assert "203.0.113.7" in job["error"] and "127.0.0.1" in job["error"]
     assert await Cooperative.count() == 1
     r = await client.get("/", headers={"Host": "utro.localhost"})
     assert r.status_code == 404
+
+    # An agreement replaced while its job waited: nothing is made for it.
+    replaced = await make_connection(member, "old.localhost")
+    await provision.enqueue(settings, replaced)
+    await Connection.update({Connection.status: "replaced"}).where(Connection.id == replaced)
+    await provision.run_pending(settings, "worker-a")
+    job = await provision.job_of(replaced)
+    assert job["status"] == "failed" and job["stage"] == "server" and "не действует" in job["error"]
+
+    # A domain some other cooperative's site already answers for is not given a second one.
+    t = now()
+    await Cooperative.insert(Cooperative(name_full="Потребительский кооператив «Другой»", name_short="ПК «Другой»",
+                                         inn="7728168971", domain="taken.localhost", created_at=t))
+    taken = await make_connection(member, "taken.localhost")
+    await provision.enqueue(settings, taken)
+    await provision.run_pending(settings, "worker-a")
+    job = await provision.job_of(taken)
+    assert job["status"] == "failed" and job["stage"] == "databases"
+    assert "уже отдан сайту другого кооператива" in job["error"] and "ПК «Другой»" in job["error"]
+    assert await Cooperative.count() == 2 and not await mails_to_site(member)
+    r = await client.get("/", headers={"Host": "taken.localhost"})
+    assert "«Другой»" in r.text and "Рассвет" not in r.text
 
 
 COMMAND_SCRIPT = textwrap.dedent("""

@@ -120,7 +120,10 @@ def subject() -> Subject:
     return Subject(connection, {"id": 1, "email": "chair@kolos.example", "display_name": ""}, requisites)
 
 
-def test_command_env_has_the_cooperatives_data(tmp_path):
+def test_command_env_has_the_cooperatives_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "do-not-pass-me")
+    monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql://portal:secret@db/portal")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
     settings = Settings(data_dir=tmp_path, base_url="https://portal.example.ru")
     env = command_env(settings, subject(), "databases")
     assert env["PORTAL_PROVISION_STAGE"] == "databases"
@@ -130,7 +133,10 @@ def test_command_env_has_the_cooperatives_data(tmp_path):
     assert env["COOP_URL"] == "https://xn--j1acibp.xn--p1ai" and env["COOP_MEMBER_EMAIL"] == "chair@kolos.example"
     assert env["COOP_SEAL_DIR"] == str(seal_directory(settings, "7707083893"))
     assert env["PATH"] == os.environ["PATH"]
+    assert env["PORTAL_BASE_URL"] == "https://portal.example.ru"
     assert all(isinstance(v, str) for v in env.values())
+    assert "PORTAL_SECRET_KEY" not in env and "PORTAL_DATABASE_URL" not in env  # the portal's secrets stay
+    assert env["SSH_AUTH_SOCK"] == "/tmp/agent.sock"  # what a deploy tool needs passes
 
 
 async def test_run_command_exit_status_and_output(tmp_path):
