@@ -136,11 +136,13 @@ async def claim(worker_id: str, lease_seconds: float = LEASE_SECONDS) -> dict | 
         # another process took it a moment ago: look for the next one
 
 
-async def _write(job_id: int, worker_id: str, values: dict, lease_seconds: float) -> bool:
-    """Record progress (and renew the lease) only while this worker holds the job; False when it lost it."""
+async def _write(job_id: int, worker_id: str, values: dict, lease_seconds: float | None) -> bool:
+    """Record progress and renew the lease (None: the job ends, no lease) only while this worker holds the job;
+    False when it lost it."""
     t = now()
     rows = await ProvisionJob.update({
-        **values, ProvisionJob.updated_at: t, ProvisionJob.lease_until: t + dt.timedelta(seconds=lease_seconds),
+        **values, ProvisionJob.updated_at: t,
+        ProvisionJob.lease_until: None if lease_seconds is None else t + dt.timedelta(seconds=lease_seconds),
     }).where((ProvisionJob.id == job_id) & (ProvisionJob.status == RUNNING)
              & (ProvisionJob.claimed_by == worker_id[:100])).returning(ProvisionJob.id)
     return bool(rows)
@@ -173,7 +175,7 @@ async def run_job(settings, job: dict, worker_id: str, *, lease_seconds: float =
     stages = _stages(job)
     provisioner = provisioner_for(settings)
     subject = None
-    for key, label in STAGES:
+    for key, _label in STAGES:
         if (stages.get(key) or {}).get("status") == DONE:
             continue
         started = now()
@@ -196,24 +198,21 @@ async def run_job(settings, job: dict, worker_id: str, *, lease_seconds: float =
                 if not await _write(job["id"], worker_id, {ProvisionJob.stages: stages}, lease_seconds):
                     raise _LeaseLost()
         except _LeaseLost:
-            log.warning("provision job %s: lease lost during stage %s, left to %s", job["id"], key, "another worker")
+            log.warning("provision job %s: lease lost during stage %s; another process has the job", job["id"], key)
             return await _job(job["id"])
         except Exception as exc:
-            return await _fail(job, worker_id, stages, key, started, exc, lease_seconds)
+            return await _fail(job, worker_id, stages, key, started, exc)
         finally:
             keeper.cancel()
-    t = now()
     await _write(job["id"], worker_id, {
-        ProvisionJob.status: DONE, ProvisionJob.stage: "", ProvisionJob.error: "", ProvisionJob.finished_at: t,
-        ProvisionJob.stages: stages}, lease_seconds)
-    await ProvisionJob.update({ProvisionJob.lease_until: None}).where(
-        (ProvisionJob.id == job["id"]) & (ProvisionJob.status == DONE))
+        ProvisionJob.status: DONE, ProvisionJob.stage: "", ProvisionJob.error: "", ProvisionJob.finished_at: now(),
+        ProvisionJob.stages: stages}, None)
     log.info("provision job %s (connection %s) done", job["id"], job["connection"])
     return await _job(job["id"])
 
 
-async def _fail(job: dict, worker_id: str, stages: dict, key: str, started: dt.datetime, exc: BaseException,
-                lease_seconds: float) -> dict:
+async def _fail(job: dict, worker_id: str, stages: dict, key: str, started: dt.datetime,
+                exc: BaseException) -> dict:
     message = str(exc) if isinstance(exc, StageError) else f"Внутренняя ошибка: {type(exc).__name__}: {exc}"
     log.exception("provision job %s (connection %s): stage %s failed: %s", job["id"], job["connection"], key,
                   message, exc_info=exc)
@@ -221,10 +220,8 @@ async def _fail(job: dict, worker_id: str, stages: dict, key: str, started: dt.d
                    "finished_at": _iso(now()), "error": message}
     written = await _write(job["id"], worker_id, {
         ProvisionJob.status: FAILED, ProvisionJob.stage: key, ProvisionJob.error: message,
-        ProvisionJob.stages: stages, ProvisionJob.finished_at: now()}, lease_seconds)
+        ProvisionJob.stages: stages, ProvisionJob.finished_at: now()}, None)
     if written:
-        await ProvisionJob.update({ProvisionJob.lease_until: None}).where(
-            (ProvisionJob.id == job["id"]) & (ProvisionJob.status == FAILED))
         await record("provision.failed", object_type="connection", object_id=job["connection"],
                      details={"job": job["id"], "stage": key, "error": message})
     return await _job(job["id"])

@@ -96,6 +96,7 @@ async def test_default_provisioning_makes_the_cooperative_site_once(client):
     job = loaded(await provision.job_of(connection_id))
     assert job["status"] == "done", job
     assert job["attempts"] == 1 and job["error"] == "" and job["finished_at"] is not None
+    assert job["lease_until"] is None and job["claimed_by"] == "worker-a"
     assert stage_states(job) == {"server": "done", "components": "done", "databases": "done",
                                  "finalisation": "done"}
     for key, _label in provision.STAGES:
@@ -184,7 +185,7 @@ async def test_failed_stage_is_shown_and_retried_without_rerunning_done_ones(cli
     with caplog.at_level(logging.ERROR, logger="portal.provision"):
         assert await provision.run_pending(settings, "worker-a") == 1
     job = loaded(await provision.job_of(connection_id))
-    assert job["status"] == "failed" and job["stage"] == "components"
+    assert job["status"] == "failed" and job["stage"] == "components" and job["lease_until"] is None
     assert "Печать кооператива не выпущена" in job["error"] and "cooperative.key.pem" in job["error"]
     assert stage_states(job) == {"server": "done", "components": "failed", "databases": None,
                                  "finalisation": None}
@@ -348,6 +349,32 @@ async def test_command_provisioner_runs_the_command_per_stage(client, tmp_path):
     assert len(mails) == 1 and f"http://{domain}/" in unpack_body(mails[0]["body_text"])[0]
 
 
+SLOW_SCRIPT = textwrap.dedent("""
+    import os, sys, time
+    if os.environ["PORTAL_PROVISION_STAGE"] == "server":
+        time.sleep(float(sys.argv[1]))
+    print("ok")
+""")
+
+
+async def test_a_long_stage_keeps_its_lease(client, tmp_path):
+    member = await admitted_member(client, email="chair@dolgo.example")
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    settings = dataclasses.replace(settings_of(client), provision_command=f"{sys.executable} {script} 2.0")
+    connection_id = await make_connection(member, "dolgo.localhost")
+    await provision.enqueue(settings, connection_id)
+    job = await provision.claim("worker-a", lease_seconds=0.6)
+    running = asyncio.create_task(provision.run_job(settings, job, "worker-a", lease_seconds=0.6))
+    for _ in range(6):  # three leases long: renewed all along, nobody else takes the job
+        await asyncio.sleep(0.25)
+        assert await provision.claim("worker-b", lease_seconds=0.6) is None
+    row = await provision.job_of(connection_id)
+    assert row["status"] == "running" and row["stage"] == "server" and row["lease_until"] > now()
+    done = await running
+    assert done["status"] == "done" and done["attempts"] == 1 and done["claimed_by"] == "worker-a"
+
+
 async def test_concurrent_claimers_take_each_job_once(client):
     member = await admitted_member(client, email="chair@niva.example")
     settings = settings_of(client)
@@ -431,7 +458,7 @@ async def test_a_job_whose_process_died_is_taken_again(client):
     assert await provision.claim("restarted") is None
     assert provision.job_view(loaded(await provision.job_of(connection_id)))["provision"]["stages"][0][
         "state_label"] == "выполняется"
-    time.sleep(0.6)
+    await asyncio.sleep(0.6)
     second = await provision.claim("restarted")
     assert second is not None and second["id"] == first["id"]
     assert second["attempts"] == 2 and second["claimed_by"] == "restarted"

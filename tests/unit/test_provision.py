@@ -167,3 +167,14 @@ async def test_run_command_timeout_kills_the_command_and_its_children(tmp_path):
     assert time.monotonic() - started < 10
     await asyncio.sleep(3.5)
     assert not marker.exists()  # the child was killed with it
+
+
+def test_site_ready_mail():
+    from portal.mail.render import render_mail
+
+    subject, body = render_mail(Settings(base_url="https://portal.example.ru"), "mail/site_ready.txt", {
+        "name": "Мария Иванова", "cooperative": "ПК «Колос»", "domain": "колос.рф",
+        "url": "https://xn--j1acibp.xn--p1ai/"})
+    assert subject == "Сайт ПК «Колос» готов: колос.рф"
+    assert "Здравствуйте, Мария Иванова!" in body and "\nhttps://xn--j1acibp.xn--p1ai/\n" in body
+    assert "https://portal.example.ru/cabinet/connection" in body and "ключом установки" in body
