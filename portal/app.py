@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 
 from portal import db
 from portal.clock import date_ru, datetime_ru
+from portal.connection.api import openapi_config
 from portal.cooperatives.service import ensure_operator
 from portal.mail.service import run_sender
 from portal.request import Portal, PortalRequest, before_request
@@ -96,6 +97,7 @@ def route_handlers(settings: Settings) -> list:
     from portal.cabinet.controller import CabinetController
     from portal.documents.controller import VerifyController
     from portal.connect.controller import ConnectController, StaffConnectController
+    from portal.connection.api import CabinetTokensController, operator_api
     from portal.mail.controller import DevMailController
     from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
@@ -121,6 +123,7 @@ def route_handlers(settings: Settings) -> list:
         StaffPaymentsController,
         pricing,
         CardPaymentController, yookassa_notification,
+        CabinetTokensController, operator_api,
         static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600",
                      sites="any"),
     ]
@@ -139,6 +142,14 @@ async def startup(settings: Settings) -> None:
     await db.start(settings)
     await ensure_operator(settings.operator, settings.base_url)
     ensure_seal_identity(settings.data_dir, settings.operator.name_short)
+    if settings.operator_url:  # a self-hosted instance: its cooperative comes from the operator, or no start
+        from portal.connection.instance import sync_from_operator
+
+        try:
+            await sync_from_operator(settings)
+        except Exception:
+            await db.stop(settings)  # the pool's threads would keep the refused worker process alive
+            raise
 
 
 def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True) -> Portal:
@@ -187,7 +198,9 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
         request_max_body_size=5 * 1024 * 1024,
         request_class=PortalRequest,
         before_request=before_request,
-        openapi_config=None,  # no JSON API for the pages: no schema listing the staff routes
+        # The schema of the operator's API only (/api/v1/openapi.json); pages and the staff console are left out.
+        openapi_config=openapi_config(),
+        include_in_schema=False,
         debug=False,
     )
     app.state.settings = settings
