@@ -98,7 +98,7 @@ async def enqueue(settings, connection_id: int) -> dict | None:
             q = q.lock_rows()
         connection = await q.first()
         if connection is None:
-            raise ProvisionError("Договор о подключении не найден.")
+            raise ProvisionError("Соглашение о подключении не найдено.")
         existing = await job_of(connection_id)
         if existing is not None:
             return existing

@@ -106,14 +106,19 @@ class Stage:
 # --------------------------------------------------------------------------- the subject
 
 
+_NOT_IN_FORCE = {"draft": "черновик", "signed": "ждёт одобрения", "returned": "возвращено на доработку",
+                 "replaced": "заменено новым соглашением"}
+
+
 async def load_subject(connection_id: int) -> Subject:
     """The connection, its member and the requisites of the member's signed joining application."""
     connection = await Connection.select().where(Connection.id == connection_id).first()
     if connection is None:
-        raise StageError("Договор о подключении не найден.")
+        raise StageError("Соглашение о подключении не найдено.")
     if connection["status"] != "approved":
-        raise StageError(f"Договор о подключении не действует (статус «{connection['status']}»): сайт по нему не "
-                         "готовится. Если подписан новый договор, подготовка пойдёт по нему.")
+        state = _NOT_IN_FORCE.get(connection["status"], connection["status"])
+        raise StageError(f"Соглашение о подключении не действует ({state}): сайт по нему не готовится. Подготовка "
+                         "пойдёт по новому соглашению, когда его одобрят.")
     member = await Member.select(Member.id, Member.email, Member.display_name, Member.cooperative).where(
         Member.id == connection["member"]).first()
     data = None
