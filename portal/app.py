@@ -97,7 +97,10 @@ def route_handlers(settings: Settings) -> list:
     from portal.cabinet.controller import CabinetController
     from portal.documents.controller import VerifyController
     from portal.connect.controller import ConnectController, StaffConnectController
+    from portal.connection.controller import CabinetConnectionController, StaffConnectionsController
+    from portal.connection.provision import StaffProvisionController
     from portal.connection.api import CabinetTokensController, operator_api
+    from portal.connection.tls import tls_allowed
     from portal.mail.controller import DevMailController
     from portal.pricing.controller import pricing
     from portal.pages.controller import healthz, home
@@ -120,10 +123,14 @@ def route_handlers(settings: Settings) -> list:
         StaffAdmissionsController,
         VerifyController,
         StaffConnectController,
+        CabinetConnectionController,
+        StaffConnectionsController,
+        StaffProvisionController,
         StaffPaymentsController,
         pricing,
         CardPaymentController, yookassa_notification,
         CabinetTokensController, operator_api,
+        tls_allowed,
         static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600",
                      sites="any"),
     ]
@@ -160,13 +167,16 @@ def create_app(settings: Settings | None = None, *, run_mail_sender: bool = True
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await startup(settings)
         stop = asyncio.Event()
-        sender = asyncio.create_task(run_sender(settings, stop)) if run_mail_sender else None
+        from portal.connection.background import run_connections
+
+        tasks = [asyncio.create_task(run_sender(settings, stop)),
+                 asyncio.create_task(run_connections(settings, stop))] if run_mail_sender else []
         try:
             yield
         finally:
             stop.set()
-            if sender:
-                await sender
+            for task in tasks:
+                await task
             await db.stop(settings)
             from portal.documents.store import shutdown_pool
 

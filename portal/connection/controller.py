@@ -82,7 +82,7 @@ class CabinetConnectionController(Controller):
             "prepared": prepared, "nonce": nonce, "image_sha256": image["sha256"] if image else "",
             "draft": draft, "rub": rub, "shown_domain": forms.shown_domain,
             "changed": bool(current and prepared and _differs(current, prepared)),
-            "summary": summary, "oob": block == "live",
+            "summary": summary, "oob": block in ("live", "status"),
             **await status_context(settings, current),
         }
         if current is not None and current["hosting"] == "self" and current["status"] != service.RETURNED:

@@ -4,7 +4,8 @@ staff import a 1C statement in windows-1251 holding the matching payment, one na
 matching one repeated — exactly the right one is credited, once; the member's page turns «оплачено» by itself;
 staff admit the applicant; «Подключение» appears in the cabinet and the council's decision among «Мои документы»,
 a PDF that passes the verifier with the operator's seal fingerprint, `pdfsig`, `portal verify` and the PDF/A-3b
-validator."""
+validator. Then J4 + J5 (issue #10): the connection agreement signed, approved, the `.localhost` domain provisioned
+and answering with the cooperative's site (tests/e2e/connection_steps.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot, staff_page, wait_for_mail
+from tests.e2e.connection_steps import connect_and_provision
 from tests.e2e.test_join_flow import draw_signature
 from tests.e2e.test_mobile_signing import DESKTOP, on_the_signing_page, sign_with
 from tests.e2e.test_staff_payments import in_database
@@ -229,5 +231,7 @@ def test_from_signed_package_to_admitted_member(live_server, new_page, tmp_path)
     page.click("#menu-connection")
     page.wait_for_url("**/cabinet/connection")
     expect(page.locator("main")).to_contain_text(decision_number)
+    connect_and_provision(live_server, page, staff, tmp_path, key, domain="put.localhost", coop_name=CASE["coop"],
+                          email=CASE["email"])
     for p in (page, staff):
         assert [e for e in p.errors if "status of 422" not in e] == []
