@@ -202,6 +202,9 @@ async def run_job(settings, job: dict, worker_id: str, *, lease_seconds: float =
             return await _job(job["id"])
         except Exception as exc:
             return await _fail(job, worker_id, stages, key, started, exc)
+        except asyncio.CancelledError:  # the process is stopping: the job goes back to the queue at once
+            await asyncio.shield(_release(job["id"], worker_id, stages, key))
+            raise
         finally:
             keeper.cancel()
     await _write(job["id"], worker_id, {
@@ -209,6 +212,19 @@ async def run_job(settings, job: dict, worker_id: str, *, lease_seconds: float =
         ProvisionJob.stages: stages}, None)
     log.info("provision job %s (connection %s) done", job["id"], job["connection"])
     return await _job(job["id"])
+
+
+async def _release(job_id: int, worker_id: str, stages: dict, key: str) -> None:
+    """Give an interrupted job back (queued, its interrupted stage to run again), so that the next process to
+    start takes it without waiting for the lease to run out; a stopping process must not hang on it."""
+    stages.pop(key, None)
+    try:
+        await asyncio.wait_for(_write(job_id, worker_id, {
+            ProvisionJob.status: QUEUED, ProvisionJob.stage: "", ProvisionJob.claimed_by: "",
+            ProvisionJob.stages: stages}, None), timeout=5)
+        log.warning("provision job %s: interrupted during stage %s, queued again", job_id, key)
+    except Exception:  # the lease runs out instead
+        log.warning("provision job %s: interrupted during stage %s, left to its lease", job_id, key, exc_info=True)
 
 
 async def _fail(job: dict, worker_id: str, stages: dict, key: str, started: dt.datetime,

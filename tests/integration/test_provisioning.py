@@ -351,10 +351,21 @@ async def test_command_provisioner_runs_the_command_per_stage(client, tmp_path):
 
 SLOW_SCRIPT = textwrap.dedent("""
     import os, sys, time
+    from pathlib import Path
     if os.environ["PORTAL_PROVISION_STAGE"] == "server":
+        Path(sys.argv[0]).with_name("pid").write_text(str(os.getpid()))
         time.sleep(float(sys.argv[1]))
     print("ok")
 """)
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
 
 
 async def test_a_long_stage_keeps_its_lease(client, tmp_path):
@@ -373,6 +384,32 @@ async def test_a_long_stage_keeps_its_lease(client, tmp_path):
     assert row["status"] == "running" and row["stage"] == "server" and row["lease_until"] > now()
     done = await running
     assert done["status"] == "done" and done["attempts"] == 1 and done["claimed_by"] == "worker-a"
+
+
+async def test_a_stopping_process_gives_its_job_back(client, tmp_path):
+    member = await admitted_member(client, email="chair@stop.example")
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    settings = dataclasses.replace(settings_of(client), provision_command=f"{sys.executable} {script} 30")
+    connection_id = await make_connection(member, "stop.localhost")
+    await provision.enqueue(settings, connection_id)
+    job = await provision.claim("worker-a")
+    running = asyncio.create_task(provision.run_job(settings, job, "worker-a"))
+    await asyncio.sleep(1.0)
+    assert (await provision.job_of(connection_id))["stage"] == "server"
+    pid = int((tmp_path / "pid").read_text())
+    assert alive(pid)
+    started = time.monotonic()
+    running.cancel()  # SIGTERM: the server cancels its tasks
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert time.monotonic() - started < 5  # the command was killed, not waited for
+    await asyncio.sleep(0.3)
+    assert not alive(pid)
+    row = loaded(await provision.job_of(connection_id))
+    assert row["status"] == "queued" and row["lease_until"] is None and row["stages"] == {}
+    again = await provision.claim("worker-b")  # at once, no lease to wait for
+    assert again["id"] == job["id"] and again["attempts"] == 2
 
 
 async def test_concurrent_claimers_take_each_job_once(client):
