@@ -160,11 +160,12 @@ class Representative(msgspec.Struct, kw_only=True):
 
 
 class Agreement(msgspec.Struct, kw_only=True):
-    """The signed agreement: its document hash (checkable at the operator's /verify) and dates."""
+    """The signed agreement: its document hash (found by the operator's /verify), its PDFs' SHA-256, dates."""
 
-    document_hash: str
+    document_hash: str  # SHA-256 of the canonical document the member signed
+    pdf_sha256: str  # the signed PDF
     signed_at: str | None
-    approved_document_hash: str | None  # the same agreement countersigned by the operator's seal
+    approved_pdf_sha256: str | None  # the copy countersigned by the operator's seal (status approved)
     approved_at: str | None
 
 
@@ -194,15 +195,15 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-async def _agreement(document_id: int | None) -> tuple[str | None, dict]:
-    """The signed agreement's document hash and the data it was signed with (``{}`` when there is none)."""
+async def _agreement(document_id: int | None) -> tuple[dict, dict]:
+    """The agreement's document row (hash, PDF's SHA-256) and the data it was signed with (``{}`` when none)."""
     if not document_id:
-        return None, {}
-    row = await Document.select(Document.document_hash, Document.canonical_json).where(
+        return {}, {}
+    row = await Document.select(Document.document_hash, Document.pdf_sha256, Document.canonical_json).where(
         Document.id == document_id).first()
     if row is None:
-        return None, {}
-    return row["document_hash"], json.loads(row["canonical_json"]).get("data", {}).get("data", {})
+        return {}, {}
+    return row, json.loads(row["canonical_json"]).get("data", {}).get("data", {})
 
 
 async def connection_info(member_id: int, domain: str) -> ConnectionInfo | None:
@@ -213,8 +214,8 @@ async def connection_info(member_id: int, domain: str) -> ConnectionInfo | None:
     connection = await current_connection(member_id)
     if connection is None or connection["hosting"] != "self" or connection["domain"] != domain:
         return None
-    document_hash, signed = await _agreement(connection["document"])
-    approved_hash, _ = await _agreement(connection["approved_document"])
+    document, signed = await _agreement(connection["document"])
+    approved, _ = await _agreement(connection["approved_document"])
     party = signed.get("member") or {}
     key = await MemberKey.select(MemberKey.public_key, MemberKey.fingerprint).where(
         (MemberKey.member == member_id) & MemberKey.revoked_at.is_null()).order_by(
@@ -235,8 +236,9 @@ async def connection_info(member_id: int, domain: str) -> ConnectionInfo | None:
         representative=Representative(full_name=rep_name, position=str(party.get("rep_position", "")),
                                       public_key=key["public_key"] if key else "",
                                       fingerprint=key["fingerprint"] if key else ""),
-        agreement=Agreement(document_hash=document_hash or "", signed_at=_iso(connection["signed_at"]),
-                            approved_document_hash=approved_hash,
+        agreement=Agreement(document_hash=document.get("document_hash", ""),
+                            pdf_sha256=document.get("pdf_sha256", ""), signed_at=_iso(connection["signed_at"]),
+                            approved_pdf_sha256=approved.get("pdf_sha256"),
                             approved_at=_iso(connection["decided_at"]) if connection["status"] == "approved"
                             else None),
     )

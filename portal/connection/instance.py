@@ -12,6 +12,7 @@ is taken again at every start, so a changed agreement reaches the instance by a 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 import httpx
@@ -20,6 +21,7 @@ import idna
 from portal import db
 from portal.clock import now
 from portal.cooperatives.tables import Cooperative
+from portal.sites import LOOPBACK
 
 log = logging.getLogger("portal.instance")
 TIMEOUT = httpx.Timeout(15.0, connect=10.0)
@@ -34,6 +36,14 @@ class OperatorSyncError(Exception):
     def __init__(self, message: str, *, refused: bool = False):
         super().__init__(message)
         self.refused = refused
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _ascii_host(host: str) -> str:
@@ -52,10 +62,11 @@ async def fetch_connection(settings) -> dict:
         raise OperatorSyncError("PORTAL_OPERATOR_TOKEN не задан: без токена API оператор не отдаст данные "
                                 "кооператива. Выпустите токен в кабинете пайщика на портале оператора (раздел "
                                 "«Подключение») и задайте его в PORTAL_OPERATOR_TOKEN.")
-    host = settings.operator_host
-    if not host:
-        raise OperatorSyncError("PORTAL_BASE_URL не задан: по нему экземпляр узнаёт домен своего кооператива.")
-    host = _ascii_host(host)
+    host = _ascii_host(settings.operator_host)
+    if not host or host in LOOPBACK or _is_address(host):
+        raise OperatorSyncError(f"PORTAL_BASE_URL ({settings.base_url}): укажите адрес сайта кооператива с его "
+                                "доменом, например https://coop.example.ru, — по домену оператор находит "
+                                "подключение.", refused=True)
     url = f"{settings.operator_url}/api/v1/connections/{host}"
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:

@@ -132,16 +132,33 @@ async def test_the_api_gives_the_owner_what_an_instance_installs(client):
     key = await MemberKey.select().where(MemberKey.member == member["id"]).first()
     assert info["representative"] == {"full_name": "Иванова Мария Петровна", "position": "председатель совета",
                                       "public_key": member["key"].public_b64, "fingerprint": key["fingerprint"]}
-    document = await Document.select(Document.document_hash).where(
+    document = await Document.select(Document.document_hash, Document.pdf_sha256).where(
         Document.id == member["connection"]["document"]).first()
     assert info["agreement"]["document_hash"] == document["document_hash"]
-    assert info["agreement"]["approved_document_hash"] is None and info["agreement"]["signed_at"]
+    assert info["agreement"]["pdf_sha256"] == document["pdf_sha256"] and info["agreement"]["signed_at"]
+    assert info["agreement"]["approved_pdf_sha256"] is None and info["agreement"]["approved_at"] is None
     # Nothing of the passport or the representative's home address reaches the instance.
     text = r.text
     for private in ("4519", "870421", "ГУ МВД", "770-001", "Тверская", "passport", "rep_address", "birth"):
         assert private not in text, private
     used = await ApiToken.select(ApiToken.last_used_at).where(ApiToken.member == member["id"]).first()
     assert used["last_used_at"] is not None
+
+
+async def test_an_approved_agreement_names_the_operators_countersigned_copy(client):
+    from portal.connection import service
+
+    member = await signed_connection(client, email="coop@example.org", inn="7707083893", domain="rassvet.example.ru")
+    token = token_in((await issue(client)).text)
+    settings = client._transport.app.state.settings
+    approved = await service.approve(settings, member["connection"]["id"], {"id": 0, "email": "staff@voskhod.example"})
+    r = await client.get("/api/v1/connections/rassvet.example.ru", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    agreement = r.json()["agreement"]
+    copy = await Document.select(Document.pdf_sha256).where(Document.id == approved["approved_document"]).first()
+    assert r.json()["status"] == "approved"
+    assert agreement["approved_pdf_sha256"] == copy["pdf_sha256"] != agreement["pdf_sha256"]
+    assert agreement["approved_at"] == approved["decided_at"].isoformat()
 
 
 async def test_the_api_refuses_without_a_valid_token(client):

@@ -132,6 +132,16 @@ def test_an_unreachable_operator_or_a_missing_token(tmp_path):
         asyncio.run(fetch_connection(_settings(tmp_path, closed, token="")))
 
 
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8000", "http://localhost", "https://[::1]:8443",
+                                      "http://10.0.0.5"])
+def test_an_instance_needs_its_domain_in_the_base_url(tmp_path, base_url):
+    settings = load_settings({"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_BASE_URL": base_url,
+                              "PORTAL_OPERATOR_URL": "http://127.0.0.1:9", "PORTAL_OPERATOR_TOKEN": "vsk_x"})
+    with pytest.raises(OperatorSyncError, match="укажите адрес сайта кооператива с его доменом") as caught:
+        asyncio.run(fetch_connection(settings))
+    assert caught.value.refused
+
+
 def test_a_cyrillic_host_is_asked_for_in_punycode(tmp_path):
     operator = Operator(404, {"detail": "нет"})
     try:
