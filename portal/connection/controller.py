@@ -129,7 +129,7 @@ class CabinetConnectionController(Controller):
             await service.sign(request.app.state.settings, member, nonce=data.get("nonce", ""),
                                hash=data.get("hash", ""), signature=data.get("signature", ""),
                                origin=origin_of(request))
-        except service.ConnectionError_ as exc:
+        except service.AgreementError as exc:
             errors = {exc.field: str(exc)} if exc.field not in ("form", "key") else {}
             return await self._page(request, member, errors=errors or None,
                                     error=str(exc) if not errors else None, status_code=422)
@@ -235,7 +235,7 @@ class StaffConnectionsController(Controller):
         settings = request.app.state.settings
         try:
             connection = await service.approve(settings, connection_id, staff, origin_of(request))
-        except service.ConnectionError_ as exc:
+        except service.AgreementError as exc:
             return await self._detail(request, connection_id, error=str(exc), status_code=409)
         await start_if_ready(settings, connection)
         return redirect(f"/staff/connections/{connection_id}?done=approved")
@@ -247,7 +247,7 @@ class StaffConnectionsController(Controller):
         try:
             await service.return_for_rework(request.app.state.settings, connection_id, reason, staff,
                                             origin_of(request))
-        except service.ConnectionError_ as exc:
+        except service.AgreementError as exc:
             if exc.field == "reason":
                 return await self._detail(request, connection_id, errors={"reason": str(exc)}, reason=reason,
                                           status_code=422)

@@ -55,7 +55,7 @@ TAKEN = "Этот домен уже занят другим кооператив
 REASON_MIN, REASON_MAX = 5, 2000
 
 
-class ConnectionError_(Exception):
+class AgreementError(Exception):
     """Nothing was changed; ``field`` is where the message belongs ("form" — above the form)."""
 
     def __init__(self, message: str, field: str = "form"):
@@ -255,30 +255,30 @@ async def sign(settings, member: dict, *, nonce: str, hash: str, signature: str,
     earlier agreement is replaced and the domain taken in the same transaction. Returns the signed row."""
     reason = await can_connect(member)
     if reason:
-        raise ConnectionError_(reason)
+        raise AgreementError(reason)
     connection = await draft_of(member)
     if not nonce or nonce != connection["signing_nonce"]:
-        raise ConnectionError_("Страница устарела или запрос повторён. Обновите страницу, проверьте соглашение и "
+        raise AgreementError("Страница устарела или запрос повторён. Обновите страницу, проверьте соглашение и "
                                "подпишите снова.")
     form = await check(settings, member, typed(connection))
     if not form.valid:
-        raise ConnectionError_("В форме есть ошибки — исправьте их перед подписанием.")
+        raise AgreementError("В форме есть ошибки — исправьте их перед подписанием.")
     prepared = await prepare(settings, member, connection, form, nonce.split(".", 1)[0])
     if hash != prepared.hash:
-        raise ConnectionError_("Соглашение изменилось после открытия страницы. Проверьте его и подпишите снова.")
+        raise AgreementError("Соглашение изменилось после открытия страницы. Проверьте его и подпишите снова.")
     image = await drawn_signature(member["id"])
     if image is None:
-        raise ConnectionError_("Нет вашей собственноручной подписи: сначала подпишите заявление о вступлении.")
+        raise AgreementError("Нет вашей собственноручной подписи: сначала подпишите заявление о вступлении.")
     key = next((k for k in await active_keys(member["id"]) if k["public_key"] == prepared.signer["public_key"]), None)
     if key is None:
-        raise ConnectionError_("Ключ пайщика не найден. Войдите заново.")
+        raise AgreementError("Ключ пайщика не найден. Войдите заново.")
     try:
         raw_signature = signature_from_b64(signature)
     except KeyFormatError:
-        raise ConnectionError_("Нет подписи соглашения: подпишите снова ключом пайщика.", field="key")
+        raise AgreementError("Нет подписи соглашения: подпишите снова ключом пайщика.", field="key")
     if not verify_signature(public_key_from_b64(key["public_key"]), signed_message(prepared.hash, image["sha256"]),
                             raw_signature):
-        raise ConnectionError_("Подпись не сходится с вашим ключом пайщика. Проверьте, что в браузере ваш ключ, и "
+        raise AgreementError("Подпись не сходится с вашим ключом пайщика. Проверьте, что в браузере ваш ключ, и "
                                "подпишите снова.", field="key")
     signed_at = now()
     new = store.NewSignature(full_name=prepared.signer["full_name"], role=prepared.signer["role"],
@@ -296,7 +296,7 @@ async def sign(settings, member: dict, *, nonce: str, hash: str, signature: str,
             }).where((Connection.id == connection["id"]) & (Connection.status == DRAFT)
                      & (Connection.signing_nonce == nonce)).returning(Connection.id)
             if not used:
-                raise ConnectionError_("Этот запрос на подписание уже обработан.")
+                raise AgreementError("Этот запрос на подписание уже обработан.")
             await Connection.update({Connection.status: REPLACED, Connection.updated_at: signed_at}).where(
                 (Connection.member == member["id"]) & Connection.status.is_in(list(CURRENT))
                 & (Connection.id != connection["id"]))
@@ -305,7 +305,7 @@ async def sign(settings, member: dict, *, nonce: str, hash: str, signature: str,
             if claim is None:  # two members signing the same domain at once: the unique index lets one through
                 await DomainClaim.insert(DomainClaim(domain=domain, member=member["id"], created_at=signed_at))
             elif claim["member"] != member["id"]:
-                raise ConnectionError_(TAKEN, field="domain")
+                raise AgreementError(TAKEN, field="domain")
             [doc_id] = await store.save_package(member["id"], PACKAGE, rendered, [new], image["png"], image["sha256"])
             await Connection.update({Connection.document: doc_id}).where(Connection.id == connection["id"])
             await record("connection.signed", actor_type="member", actor_id=member["id"], actor_label=member["email"],
@@ -317,7 +317,7 @@ async def sign(settings, member: dict, *, nonce: str, hash: str, signature: str,
                 "url": f"{settings.base_url}/staff/connections/{connection['id']}"})
     except Exception as exc:
         if db.is_unique_violation(exc):
-            raise ConnectionError_(TAKEN, field="domain") from None
+            raise AgreementError(TAKEN, field="domain") from None
         raise
     return await get(connection["id"])
 
@@ -336,10 +336,10 @@ async def for_staff(status: str | None = None) -> list[dict]:
 def clean_reason(raw: str | None) -> str:
     reason = " ".join((raw or "").split())
     if len(reason) < REASON_MIN:
-        raise ConnectionError_("Укажите, что нужно исправить: это уйдёт пайщику в письме (не короче 5 символов).",
+        raise AgreementError("Укажите, что нужно исправить: это уйдёт пайщику в письме (не короче 5 символов).",
                                field="reason")
     if len(reason) > REASON_MAX:
-        raise ConnectionError_(f"Слишком длинно: не больше {REASON_MAX} символов.", field="reason")
+        raise AgreementError(f"Слишком длинно: не больше {REASON_MAX} символов.", field="reason")
     return reason
 
 
@@ -372,7 +372,7 @@ async def approve(settings, connection_id: int, staff: dict, origin: Origin = SY
     the member is e-mailed; provisioning may start (the caller starts it). Returns the approved row."""
     connection = await get(connection_id)
     if connection is None or connection["status"] != SIGNED:
-        raise ConnectionError_("Одобрить можно только подписанное соглашение, которое ещё не рассмотрено.")
+        raise AgreementError("Одобрить можно только подписанное соглашение, которое ещё не рассмотрено.")
     document = await Document.select().where(Document.id == connection["document"]).first()
     canonical = json.loads(document["canonical_json"])
     record_, sig = await _signature_record(document)
@@ -390,7 +390,7 @@ async def approve(settings, connection_id: int, staff: dict, origin: Origin = SY
                                         Connection.decided_at: approved_at, Connection.updated_at: approved_at}).where(
             (Connection.id == connection_id) & (Connection.status == SIGNED)).returning(Connection.id)
         if not used:
-            raise ConnectionError_("Соглашение уже рассмотрено.")
+            raise AgreementError("Соглашение уже рассмотрено.")
         rows = await Document.insert(Document(
             member=connection["member"], package=PACKAGE, template_id=TEMPLATE_ID,
             template_version=document["template_version"], title=f"{document['title']} (одобрено оператором)",
@@ -416,7 +416,7 @@ async def return_for_rework(settings, connection_id: int, reason: str, staff: di
     reason = clean_reason(reason)
     connection = await get(connection_id)
     if connection is None or connection["status"] != SIGNED:
-        raise ConnectionError_("Вернуть можно только подписанное соглашение, которое ещё не рассмотрено.")
+        raise AgreementError("Вернуть можно только подписанное соглашение, которое ещё не рассмотрено.")
     member = await Member.select().where(Member.id == connection["member"]).first()
     moment = now()
     async with db.transaction():
@@ -425,7 +425,7 @@ async def return_for_rework(settings, connection_id: int, reason: str, staff: di
                                         Connection.updated_at: moment}).where(
             (Connection.id == connection_id) & (Connection.status == SIGNED)).returning(Connection.id)
         if not used:
-            raise ConnectionError_("Соглашение уже рассмотрено.")
+            raise AgreementError("Соглашение уже рассмотрено.")
         await record("connection.returned", actor_type="staff", actor_id=staff["id"], actor_label=staff["email"],
                      object_type="connection", object_id=connection_id, origin=origin, details={"reason": reason})
         await send_template(settings, member["email"], "mail/connection_returned.txt", {
