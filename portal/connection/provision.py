@@ -5,10 +5,11 @@ several machines with one PostgreSQL. A job is taken by one conditional UPDATE (
 "running" with ``claimed_by`` and ``lease_until`` only if it is still queued or its lease ran out, so of several
 claimers exactly one gets it, on SQLite (writes are serialised) and on PostgreSQL (the second UPDATE waits for the
 first and re-checks the condition on the new row). A process that dies leaves its lease to run out; the next
-claim takes the job again and runs the stages not done yet. The lease is renewed while a stage runs; every record
-of the job's progress is written only while this process still holds it, and a stage's database changes are
-committed in the same transaction as "stage done" (``provisioners.Stage.commit``), so a process that lost its
-lease changes nothing, and the e-mail with the site's link goes out once.
+claim takes the job again and runs the stages not done yet (a process stopped in order gives its job back at
+once). The lease is renewed while a stage runs; every record of the job's progress is written only while this
+process still holds it, and a stage's database changes are committed in the same transaction as "stage done"
+(``provisioners.Stage.commit``), so a process that lost its lease changes nothing, and the e-mail with the
+site's link goes out once.
 
     job = await enqueue(settings, connection_id)        # once the connection is approved (and the domain delegated)
     await run_pending(settings, worker_id)              # in the background: claim and run until none is left
@@ -51,7 +52,8 @@ STAGE_LABELS = dict(STAGES)
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 LEASE_SECONDS = 300.0
 STATE_LABELS = {"pending": "ожидает", RUNNING: "выполняется", DONE: "готово", FAILED: "ошибка"}
-JOB_LABELS = {None: "не начата", QUEUED: "в очереди", RUNNING: "идёт", DONE: "завершена", FAILED: "остановлена с ошибкой"}
+JOB_LABELS = {None: "не начата", QUEUED: "в очереди", RUNNING: "идёт", DONE: "завершена",
+              FAILED: "остановлена с ошибкой"}
 
 
 class ProvisionError(Exception):

@@ -135,7 +135,8 @@ async def load_subject(connection_id: int) -> Subject:
 
 
 def site_url(settings, domain: str) -> str:
-    """The cooperative's site: base_url's scheme, the domain (punycode), base_url's port — http://coop.localhost:8000."""
+    """The cooperative's site: base_url's scheme, the domain (punycode) and base_url's port
+    (http://coop.localhost:8000 in development)."""
     parts = urlsplit(settings.base_url)
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme or 'https'}://{domain}{port}"
@@ -228,6 +229,7 @@ async def upsert_cooperative(ctx: Context) -> str:
     """The cooperative's own row: made once, updated by later runs and later agreements of the same member (an
     active site stays active)."""
     values = cooperative_values(ctx)
+    named = f"{values['name_short']}, домен {shown_domain(values['domain'])}"
     existing = await existing_cooperative(ctx)
     taken = await Cooperative.select(Cooperative.id, Cooperative.name_short).where(
         (Cooperative.domain == values["domain"]) & (Cooperative.is_operator == False)  # noqa: E712
@@ -239,11 +241,11 @@ async def upsert_cooperative(ctx: Context) -> str:
         await Cooperative.update({getattr(Cooperative, k): v for k, v in values.items()}).where(
             Cooperative.id == existing)
         ctx.extra["cooperative"] = existing
-        return f"Запись кооператива № {existing} обновлена: {values['name_short']}, домен {shown_domain(values['domain'])}."
+        return f"Запись кооператива № {existing} обновлена: {named}."
     rows = await Cooperative.insert(Cooperative(**values, status="installing", created_at=now())).returning(
         Cooperative.id)
     ctx.extra["cooperative"] = rows[0]["id"]
-    return f"Запись кооператива № {rows[0]['id']} создана: {values['name_short']}, домен {shown_domain(values['domain'])}."
+    return f"Запись кооператива № {rows[0]['id']} создана: {named}."
 
 
 async def finalise(ctx: Context) -> str:
