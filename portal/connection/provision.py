@@ -259,7 +259,7 @@ async def retry(job_id: int, *, actor: dict | None = None, origin: Origin = SYST
     is returned as it is — a second click changes nothing."""
     job = await _job(job_id)
     if job is None:
-        raise ProvisionError("Такой подготовки нет.")
+        raise ProvisionError("Такого развёртывания нет.")
     stages = {k: v for k, v in _stages(job).items() if (v or {}).get("status") == DONE}
     rows = await ProvisionJob.update({
         ProvisionJob.status: QUEUED, ProvisionJob.error: "", ProvisionJob.claimed_by: "",
@@ -330,7 +330,7 @@ def job_view(job: dict | None) -> dict[str, Any]:
 
 
 class StaffProvisionController(Controller):
-    """«Повторить подготовку» in the staff console (registered in portal/app.py)."""
+    """«Повторить развёртывание» in the staff console (registered in portal/app.py)."""
 
     path = "/staff/connections"
     guards = [staff_guard]

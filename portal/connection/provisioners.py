@@ -117,7 +117,7 @@ async def load_subject(connection_id: int) -> Subject:
         raise StageError("Соглашение о подключении не найдено.")
     if connection["status"] != "approved":
         state = _NOT_IN_FORCE.get(connection["status"], connection["status"])
-        raise StageError(f"Соглашение о подключении не действует ({state}): сайт по нему не готовится. Подготовка "
+        raise StageError(f"Соглашение о подключении не действует ({state}): сайт по нему не развёртывается. Развёртывание "
                          "пойдёт по новому соглашению, когда его одобрят.")
     member = await Member.select(Member.id, Member.email, Member.display_name, Member.cooperative).where(
         Member.id == connection["member"]).first()
@@ -332,7 +332,7 @@ async def run_command(argv: list[str], env: dict[str, str], timeout: float) -> t
             *argv, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     except OSError as exc:
-        raise StageError(f"Команда подготовки не запускается: {argv[0]}: {exc.strerror or exc}.") from None
+        raise StageError(f"Команда развёртывания не запускается: {argv[0]}: {exc.strerror or exc}.") from None
     head, tail = bytearray(), bytearray()
     size = 0
 
@@ -394,10 +394,10 @@ def command_stage(key: str, *, before: Callable[[Context], Awaitable[str]] | Non
             raise StageError("PORTAL_PROVISION_COMMAND пуста.")
         code, output = await run_command(argv, command_env(settings, ctx.subject, key), COMMAND_TIMEOUT_SECONDS)
         if code is None:
-            raise StageError(f"Команда подготовки не завершилась за {int(COMMAND_TIMEOUT_SECONDS)} с и остановлена "
+            raise StageError(f"Команда развёртывания не завершилась за {int(COMMAND_TIMEOUT_SECONDS)} с и остановлена "
                              f"(этап {key}).", output)
         if code != 0:
-            raise StageError(f"Команда подготовки завершилась с кодом {code} (этап {key}).", output)
+            raise StageError(f"Команда развёртывания завершилась с кодом {code} (этап {key}).", output)
         return f"{notes}$ {settings.provision_command} (PORTAL_PROVISION_STAGE={key}) — код 0\n{output}".rstrip()
     return work
 

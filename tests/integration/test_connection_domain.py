@@ -98,3 +98,25 @@ async def test_approved_first_then_the_domain_delegated_by_the_background_check(
     assert await Cooperative.exists().where(Cooperative.domain == DOMAIN)
     await tick(settings)  # again: nothing changes
     assert await ProvisionJob.count() == 1 and await Cooperative.count().where(Cooperative.domain == DOMAIN) == 1
+
+
+async def test_a_job_that_failed_before_the_domain_pointed_here_is_retried_once_it_does(client, settings, local_dns):
+    """The «Сервер» stage fails when the domain moved away in between; the next check that finds it delegated
+    queues the job again (other failures wait for staff)."""
+    from portal.connection.background import check_dns
+
+    await signed_connection(client)
+    row = await Connection.select().where(Connection.status == "signed").first()
+    await as_staff(client)
+    assert (await post_form(client, f"/staff/connections/{row['id']}/approve", {})).status_code == 303
+    local_dns.set(DOMAIN, a=[SERVER_IP])
+    await check_dns(settings, row["id"])
+    job = await provision.job_of(row["id"])
+    await ProvisionJob.update({ProvisionJob.status: "failed", ProvisionJob.stage: "server"}).where(
+        ProvisionJob.id == job["id"])
+    await check_dns(settings, row["id"])
+    assert (await provision.job_of(row["id"]))["status"] == "queued"
+    await ProvisionJob.update({ProvisionJob.status: "failed", ProvisionJob.stage: "components"}).where(
+        ProvisionJob.id == job["id"])
+    await check_dns(settings, row["id"])
+    assert (await provision.job_of(row["id"]))["status"] == "failed"

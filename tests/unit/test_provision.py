@@ -47,7 +47,7 @@ def test_view_of_no_job_and_of_a_queued_one():
     assert not view["exists"] and view["progress"] == "0 из 4" and not view["active"]
     assert [s["state_label"] for s in view["stages"]] == ["ожидает"] * 4
     html = render(job_view(None))
-    assert 'id="provision"' in html and "Подготовка начнётся" in html
+    assert 'id="provision"' in html and "Развёртывание начнётся" in html
 
     view = job_view(job())["provision"]
     assert view["active"] and view["status_label"] == "в очереди" and view["created_at"] == "02.12.2026 12:30"
@@ -59,10 +59,10 @@ def test_view_of_a_failed_job_shows_the_error_and_the_output_escaped():
                    "finished_at": "2026-12-02T09:30:01+00:00"},
         "components": {"status": "failed", "output": "<script>alert(1)</script>\nFATAL & more",
                        "started_at": "2026-12-02T09:31:00+00:00", "finished_at": "2026-12-02T09:32:00+00:00",
-                       "error": "Команда подготовки завершилась с кодом 2 (этап components)."},
+                       "error": "Команда развёртывания завершилась с кодом 2 (этап components)."},
     }
     failed = job(status="failed", stage="components", stages=stages, attempts=2,
-                 error="Команда подготовки завершилась с кодом 2 (этап components).",
+                 error="Команда развёртывания завершилась с кодом 2 (этап components).",
                  finished_at=dt.datetime(2026, 12, 2, 9, 32, tzinfo=UTC))
     view = job_view(failed)["provision"]
     assert view["failed"] and not view["active"] and view["failed_stage"] == "Компоненты"
@@ -77,7 +77,7 @@ def test_view_of_a_failed_job_shows_the_error_and_the_output_escaped():
     assert "hx-" not in html  # the including page polls it
     assert "<script>alert(1)" not in html
     assert "<pre class=\"command\">&lt;script&gt;alert(1)&lt;/script&gt;\nFATAL &amp; more</pre>" in html
-    assert "Ошибка на этапе «Компоненты»: Команда подготовки завершилась с кодом 2" in html
+    assert "Ошибка на этапе «Компоненты»: Команда развёртывания завершилась с кодом 2" in html
     assert "1 из 4" in html and "начат 02.12.2026 12:31, окончен 02.12.2026 12:32 МСК" in html
     assert "/provision/retry" not in html  # the button is the staff console's, on request
     staff = render(job_view(failed), provision_retry=True, csrf_input="<input name=_csrf_token>")
