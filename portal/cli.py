@@ -39,6 +39,20 @@ async def _migrate(settings: Settings) -> None:
         await db.stop(settings)
 
 
+async def _sync_instance(settings: Settings) -> None:
+    """A self-hosted instance takes its cooperative from the operator once, before the workers start: a refusal
+    is one clear line, not a traceback from every worker."""
+    from portal import db
+    from portal.connection.instance import sync_from_operator
+
+    db.configure_database(settings)
+    await db.start(settings)
+    try:
+        await sync_from_operator(settings)
+    finally:
+        await db.stop(settings)
+
+
 @click.group()
 def main() -> None:
     """Портал подключения кооперативов ПК «ВОСХОД»."""
@@ -71,6 +85,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     os.environ["PORT"] = str(port)  # the workers read the same settings (PORTAL_BASE_URL defaults to this port)
     settings = _settings()
     asyncio.run(_migrate(settings))
+    if settings.operator_url:
+        from portal.connection.instance import OperatorSyncError
+
+        try:
+            asyncio.run(_sync_instance(settings))
+        except OperatorSyncError as exc:
+            click.echo(f"Портал не запущен: {exc}", err=True)
+            sys.exit(2)
     identity = ensure_seal_identity(settings.data_dir, settings.operator.name_short)  # once, before the workers
     warning = seal_warning(identity)
     if warning:

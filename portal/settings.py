@@ -102,7 +102,15 @@ class Settings:
         """The host of PORTAL_BASE_URL: requests to it get the operator's site (SPEC §9)."""
         from urllib.parse import urlsplit
 
-        return (urlsplit(self.base_url).hostname or "").lower()
+        import idna
+
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        if host.isascii():
+            return host
+        try:  # a Cyrillic PORTAL_BASE_URL: hosts arrive in punycode
+            return idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            return host
 
     @property
     def is_postgres(self) -> bool:

@@ -12,6 +12,7 @@ the operator's cabinet and staff console are simply not there on a cooperative's
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import idna
@@ -21,6 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from portal.cooperatives.tables import Cooperative
 
 SCOPE_KEY = "portal_site"
+_HOST = re.compile(r"[a-z0-9._:-]{1,253}")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 OPERATOR, COOPERATIVE, ANY = "operator", "cooperative", "any"
 #: ``opt`` of a route that exists on every site (health, static files, /verify) or on cooperatives' sites only.
@@ -47,7 +49,10 @@ def host_of(scope: Scope) -> str:
     raw = ""
     for name, value in scope.get("headers", []):
         if name == b"host":
-            raw = value.decode("latin-1")
+            try:
+                raw = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return ""
             break
     if not raw and scope.get("server"):
         raw = str(scope["server"][0])
@@ -57,7 +62,7 @@ def host_of(scope: Scope) -> str:
     host = raw.rpartition(":")[0] if raw.count(":") == 1 else raw
     host = host.rstrip(".")
     if host.isascii():
-        return host
+        return host if _HOST.fullmatch(host) else ""
     try:
         return idna.encode(host, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):

@@ -148,7 +148,8 @@ async def test_staff_admit_a_paid_applicant_and_the_sealed_decision_reaches_the_
     r = await client.get(f"/cabinet/documents/{doc['id']}")
     assert r.status_code == 200 and r.content == bytes(doc["pdf"])
     r = await client.get("/cabinet/connection")
-    assert r.status_code == 200 and decision["number"] in r.text and "договор о подключении" in r.text
+    assert r.status_code == 200 and decision["number"] in r.text and "Подписать соглашение" not in r.text
+    assert 'id="agreement-form"' in r.text
 
     as_member(client, paid["unpaid"])  # not decided: no «Подключение»
     r = await client.get("/cabinet")

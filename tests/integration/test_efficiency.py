@@ -97,7 +97,9 @@ async def test_staff_console_counts_every_queue_in_one_query(client):
     counts = await queue_counts()
     assert counts == {"connect_requests": {"new": 1, "invited": 0, "rejected": 1},
                       "applications": {"draft": 0, "signed": 0}, "invoices": {"issued": 0, "paid": 0},
-                      "payments": {"unmatched": 0, "credited": 0}}
+                      "payments": {"unmatched": 0, "credited": 0},
+                      "connections": {"signed": 0, "approved": 0, "returned": 0},
+                      "installations": {"queued": 0, "running": 0, "done": 0, "failed": 0}}
 
 
 @pytest.fixture

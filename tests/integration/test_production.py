@@ -13,7 +13,7 @@ async def test_production_has_no_dev_mail_and_secure_cookies(tmp_path, sqlite_te
     import shutil
 
     shutil.copyfile(sqlite_template, tmp_path / "portal.sqlite3")
-    settings = make_settings(tmp_path, PORTAL_ENV="production")
+    settings = make_settings(tmp_path, PORTAL_ENV="production", PORTAL_BASE_URL="https://portal.example")
     app = create_app(settings, run_mail_sender=False)
     await startup(settings)
     try:
