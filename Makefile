@@ -9,6 +9,8 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): each has its own PostgreSQL, live server and browser; browser tests run last in each.
+PYTEST_WORKERS ?= auto
 BENCH_ARGS ?=
 
 export DEBIAN_FRONTEND := noninteractive
@@ -27,7 +29,7 @@ run: setup-run
 	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 
 test: setup-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Order matters: system packages first (python3-venv may be among them), then the venv.
 setup-run: $(VENV)/.stamp-apt-run $(VENV)/.stamp-run

@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from portal.connection.tables import ApiToken
 from tests.conftest import csrf_token
 from tests.integration.test_cli import PORTAL, stop_serve
@@ -81,7 +83,8 @@ def refused(proc: subprocess.Popen, log: Path) -> str:
     return log.read_text()
 
 
-async def test_an_instance_takes_its_cooperative_from_the_operator(client, settings, tmp_path):
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)  # two real servers: once is enough (the operator's
+async def test_an_instance_takes_its_cooperative_from_the_operator(client, settings, tmp_path):  # API is on both)
     # The operator's database, prepared through the portal itself: a member with a signed self-hosted agreement
     # and a token from the cabinet. The operator process then serves that same database.
     member = await signed_connection(client, email="coop@example.org", inn="7707083893", domain=DOMAIN)
