@@ -26,6 +26,7 @@ def all_tables() -> list[type[Table]]:
     from portal.audit.tables import AuditEvent
     from portal.connect.tables import ConnectRequest, RegistrationLink
     from portal.connection.tables import ApiToken, Connection, DomainClaim, ProvisionJob
+    from portal.installation.tables import CouncilMember, Installation, Invitation
     from portal.documents.tables import Document, Signature, SignatureImage
     from portal.cooperatives.tables import Cooperative
     from portal.mail.tables import OutboxMessage
@@ -37,7 +38,7 @@ def all_tables() -> list[type[Table]]:
         Cooperative, StaffUser, OutboxMessage, AuditEvent, ConnectRequest, RegistrationLink,
         Member, MemberKey, AuthChallenge, RecoveryLink, Application, SignatureImage, Document, Signature, StoreEntry,
         PepAcceptance, PepAcceptancePending, Invoice, Payment, AdmissionDecision,
-        Connection, DomainClaim, ProvisionJob, ApiToken,
+        Connection, DomainClaim, ProvisionJob, ApiToken, Installation, CouncilMember, Invitation,
     ]
 
 
