@@ -105,6 +105,11 @@ def site_or_none(connection) -> Site | None:
     return connection.scope.get(SCOPE_KEY) if connection is not None else None
 
 
+async def site_cooperative(request) -> dict:
+    """The Cooperative row of the request's site (a dependency: ``Provide(site_cooperative)``)."""
+    return await Cooperative.select().where(Cooperative.id == site_of(request).cooperative_id).first()
+
+
 UNKNOWN_HOST_PAGE = """<!doctype html>
 <html lang="ru"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Сайт не найден</title></head>

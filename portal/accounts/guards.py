@@ -7,6 +7,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from portal.accounts.tables import Member
+from portal.sites import site_or_none
 from portal.web import LoginRequired
 
 
@@ -28,7 +29,9 @@ async def current_member(request: Request) -> dict:
         "WHERE k.id = {} AND m.id = {} AND k.revoked_at IS NULL",
         session.get("member_key_id"), session.get("member_id"))
     member = rows[0] if rows else None
-    if member is None or member["sessions_epoch"] != session.get("epoch", 0):
+    site = site_or_none(request)
+    if (member is None or member["sessions_epoch"] != session.get("epoch", 0)
+            or (site is not None and member["cooperative"] != site.cooperative_id)):  # a member of this site only
         request.clear_session()
         raise LoginRequired("/login", request.url.path)
     return member
