@@ -77,6 +77,7 @@ def connect_and_provision(live_server, page, staff, tmp_path, key, *, domain: st
     staff.click("button:has-text('Одобрить подключение')")
     staff.wait_for_url(re.compile(r".*/staff/connections/\d+\?done=approved"))
     expect(staff.locator("#connection-status")).to_contain_text("одобрено")
+    shot(staff, "staff-connection-approved")
     wait_for_mail(live_server.smtp, email, "Подключение одобрено")
 
     # The member's page, never reloaded, follows provisioning (htmx polling) until the site is open.
