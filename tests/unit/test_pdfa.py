@@ -60,6 +60,10 @@ def issue(template_id: str, applicant_type: str, identity, seed: bytes | None = 
 # Checked in their own tests: documents issued by the cooperative and not signed by the member (the invoice), and
 # the connection agreement, whose data is not the joining application (tests/unit/test_connection_agreement.py).
 OWN_TESTS = {"invoice", "connection_agreement"}
+# The cooperative's regulations its council signs: their data is the council and its decision, not an application
+# (tests/unit/test_coop_regulations_b.py).
+OWN_TESTS |= {"coop_pd_policy", "coop_user_agreement"}
+OWN_TESTS |= {"coop_wallet_program", "coop_pep_regulation"}  # tests/unit/test_coop_regulations_a.py
 
 
 @pytest.mark.parametrize("applicant_type", ["organization", "individual", "entrepreneur"])
