@@ -203,7 +203,8 @@ def test_user_agreement_prints_the_four_fees_and_the_payment_ways():
     assert "юридическим лицом — 10 000,00 ₽" in text and "индивидуальным предпринимателем — 600,50 ₽" in text
     assert "QR-кодом для оплаты по ГОСТ Р 56042-2014" in text and "банковской картой" in text
     assert "40702810401300000001" in text and "БИК 044525593" in text
-    assert "достигшие 16 (шестнадцати) лет" in text
+    assert "достигшие 16 (шестнадцати) лет" in text and "в течение 30 (тридцати) дней" in text
+    assert "Вступительный взнос не входит в паевой фонд Кооператива" in text
     assert "1 000,00 ₽" not in text  # the operator's own fees are not this cooperative's
 
 
