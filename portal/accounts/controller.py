@@ -9,6 +9,7 @@ from litestar.params import Body, FromPath
 from portal.accounts import guards, offer, service
 from portal.origin import origin_of
 from portal.connect import service as connect
+from portal.sites import site_of
 from portal.web import PageError, is_htmx, post_rate_limit, redirect, render
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -140,7 +141,8 @@ class LoginController(Controller):
     async def login(self, request: Request, data: Form) -> object:
         try:
             member = await service.login(data.get("email", ""), data.get("nonce", ""), data.get("public_key", ""),
-                                         data.get("signature", ""), origin_of(request))
+                                         data.get("signature", ""), origin_of(request),
+                                         cooperative_id=site_of(request).cooperative_id)
         except service.AccountError as exc:
             return await self._page(request, email=data.get("email", ""), errors={exc.field: exc.message},
                                     status_code=422)
@@ -175,7 +177,8 @@ class LoginController(Controller):
         except FieldError as exc:
             return render(request, "accounts/recover.html", {"sent": False, "email": data.get("email", ""),
                                                              "error": str(exc)}, status_code=422)
-        await service.request_recovery(request.app.state.settings, email, origin_of(request))
+        await service.request_recovery(request.app.state.settings, email, origin_of(request),
+                                       cooperative_id=site_of(request).cooperative_id)
         return render(request, "accounts/recover.html", {"sent": True, "email": email, "error": None})
 
     @get("/recover/{token:str}")

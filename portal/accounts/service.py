@@ -158,9 +158,10 @@ async def _use_challenge(nonce: str) -> bool:
     return bool(rows)
 
 
-async def member_by_email(email: str) -> dict | None:
-    op = await operator()
-    return await Member.select().where((Member.email == email.strip().lower()) & (Member.cooperative == op["id"])).first()
+async def member_by_email(email: str, cooperative_id: int) -> dict | None:
+    """The member with this e-mail in this cooperative (the same address may be a member of several)."""
+    return await Member.select().where(
+        (Member.email == email.strip().lower()) & (Member.cooperative == cooperative_id)).first()
 
 
 async def member_by_id(member_id: int) -> dict | None:
@@ -171,15 +172,17 @@ async def active_keys(member_id: int) -> list[dict]:
     return await MemberKey.select().where((MemberKey.member == member_id) & MemberKey.revoked_at.is_null())
 
 
-async def login(email: str, nonce: str, public_key_b64: str, signature_b64: str, origin: Origin = SYSTEM) -> dict:
-    """Check the browser's signature of a one-time challenge against the member's registered key."""
+async def login(email: str, nonce: str, public_key_b64: str, signature_b64: str, origin: Origin = SYSTEM, *,
+                cooperative_id: int) -> dict:
+    """Check the browser's signature of a one-time challenge against the key of the member of this cooperative
+    (the site's) registered with this e-mail."""
     if not await _use_challenge(nonce):
         raise AccountError("form", "Страница входа устарела. Попробуйте ещё раз.")
     try:
         typed = clean_email(email)
     except FieldError as exc:
         raise AccountError("email", str(exc))
-    member = await member_by_email(typed)
+    member = await member_by_email(typed, cooperative_id)
     try:
         raw = public_key_from_b64(public_key_b64)
         signature = signature_from_b64(signature_b64)
@@ -195,9 +198,10 @@ async def login(email: str, nonce: str, public_key_b64: str, signature_b64: str,
     return member
 
 
-async def request_recovery(settings: Settings, email: str, origin: Origin = SYSTEM) -> None:
-    """E-mail a link to set a new key, if the address belongs to a member; says nothing either way."""
-    member = await member_by_email(email)
+async def request_recovery(settings: Settings, email: str, origin: Origin = SYSTEM, *, cooperative_id: int) -> None:
+    """E-mail a link to set a new key, if the address belongs to a member of this cooperative; says nothing either
+    way."""
+    member = await member_by_email(email, cooperative_id)
     if member is None:
         await record("member.recovery_unknown", actor_type="visitor", actor_label=email[:254], origin=origin)
         return

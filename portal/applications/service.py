@@ -20,7 +20,7 @@ from portal.audit.service import record
 from portal.origin import SYSTEM, Origin
 from portal.payments.invoice import issue_after_signing
 from portal.clock import MOSCOW, now
-from portal.cooperatives.service import operator
+from portal.cooperatives.tables import Cooperative
 from portal.documents import store
 from portal.documents.signing import (
     KeyFormatError,
@@ -176,7 +176,7 @@ async def prepare(member: dict, application: dict, today: str | None = None) -> 
     if not form.valid:
         return form
     keys = await active_keys(member["id"])
-    op = await operator()
+    op = await Cooperative.select().where(Cooperative.id == member["cooperative"]).first()  # the member's own
     acceptance = await offer.acceptance_of(member["id"])
     today = today or today_moscow()
     data = document_data(applicant_type, form.clean, today)

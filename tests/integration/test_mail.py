@@ -238,7 +238,7 @@ async def test_a_sent_recovery_link_is_not_kept_in_the_outbox(client, settings, 
 
     await Member.insert(Member(cooperative=(await operator())["id"], email="maria@example.org",
                                email_confirmed_at=now(), created_at=now()))
-    await accounts.request_recovery(settings, "maria@example.org")
+    await accounts.request_recovery(settings, "maria@example.org", cooperative_id=(await operator())["id"])
     [row] = await OutboxMessage.select()
     token = re.search(r"/recover/([A-Za-z0-9_-]+)", row["body_text"]).group(1)
     assert await service.deliver_pending(dataclasses.replace(settings, smtp_url=sink.url)) == 1
