@@ -373,3 +373,17 @@ def test_long_names_stay_whole(template_id, seal, tmp_path):
     assert re.search(r"/ Константинопольская-.{0,80}Верхнезаводская А\.-В\. П\. /", text), text[-3000:]
     assert "Рассвет — Красногорские фермерские хозяйства и садоводы Подмосковья»" in text
     assert f"Подписант {surname} Анна-Виктория Петровна" in text
+
+
+@pytest.mark.parametrize("template_id", TEMPLATES)
+def test_optional_requisites_may_be_missing(template_id):
+    """A new cooperative without a site, charter, e-mail, phone or city, and no offer acceptance: nothing of them is
+    printed, not even an empty «()» or «None»."""
+    context = regulation_context(site=None, charter="", email=None, phone=None, city="", processors=[])
+    del context["pep_offer"]
+    html = render.render_html(template_id, context)
+    body = html_text(html.split("</style>", 1)[1])
+    assert "None" not in body and "()" not in body and " ," not in body
+    assert "https://rassvet.example" not in body and "sovet@rassvet.example" not in body
+    assert re.search(r"портале? Кооператива \(далее — Портал\)", body)
+    assert "Потребительское общество «Рассвет» (ПО «Рассвет»), ИНН 5024002119" in body
