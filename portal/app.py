@@ -96,6 +96,7 @@ def route_handlers(settings: Settings) -> list:
     from portal.applications.controller import StaffApplicationsController
     from portal.cabinet.controller import CabinetController
     from portal.documents.controller import VerifyController
+    from portal.installation.controller import InstallController, InstallHopController
     from portal.connect.controller import ConnectController, StaffConnectController
     from portal.connection.controller import CabinetConnectionController, StaffConnectionsController
     from portal.connection.provision import StaffProvisionController
@@ -131,6 +132,7 @@ def route_handlers(settings: Settings) -> list:
         CardPaymentController, yookassa_notification,
         CabinetTokensController, operator_api,
         tls_allowed,
+        InstallController, InstallHopController,
         static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600",
                      sites="any"),
     ]

@@ -44,6 +44,11 @@ CONTEXTS = {
                             "url": "http://рассвет.рф/"},
     "mail/connection_returned.txt": {"name": "ПО «Рассвет»", "reason": "Уточните описание <деятельности>",
                                      "url": "https://portal.example.ru/cabinet/connection"},
+    "mail/council_invitation.txt": {
+        "name": "Мария Петровна", "role": "председатель совета", "cooperative": "ПК «Рассвет»",
+        "cooperative_full": "Потребительский кооператив «Рассвет»", "expires_at": EXPIRES,
+        "url": f"http://rassvet.localhost/install/invite/{TOKEN}",
+        "regulations": ("Положение о простой электронной подписи", "Пользовательское соглашение")},
 }
 
 
