@@ -58,15 +58,16 @@ async def invitation(person_id: int, **values) -> str:
     return token
 
 
-async def provisioned(client) -> dict:
+async def provisioned(client, domain: str = DOMAIN, email: str = "chair@rassvet.example", inn: str = "7707083893",
+                      council: list[tuple] = COUNCIL) -> dict:
     """The representative's cooperative provisioned on rassvet.localhost, its installation with the invitations
     out (made here directly: the wizard is tested on its own), one token per council member."""
-    representative = await admitted_member(client, email="chair@rassvet.example")
+    representative = await admitted_member(client, email=email, inn=inn, application={"inn": inn})
     settings = settings_of(client)
-    connection_id = await make_connection(representative, DOMAIN)
+    connection_id = await make_connection(representative, domain)
     await provision.enqueue(settings, connection_id)
     await tick(settings)
-    cooperative = await Cooperative.select().where(Cooperative.domain == DOMAIN).first()
+    cooperative = await Cooperative.select().where(Cooperative.domain == domain).first()
     assert cooperative is not None and cooperative["status"] != "active"
     t = now()
     rows = await Installation.insert(Installation(
@@ -75,7 +76,7 @@ async def provisioned(client) -> dict:
         Installation.id)
     installation_id = rows[0]["id"]
     people = []
-    for position, (role, last, first, patronymic, email) in enumerate(COUNCIL):
+    for position, (role, last, first, patronymic, email) in enumerate(council):
         rows = await CouncilMember.insert(CouncilMember(
             installation=installation_id, position=position, role=role, last_name=last, first_name=first,
             patronymic=patronymic, birth_date="1980-05-17", email=email, phone="+79123456789", created_at=t,
@@ -87,9 +88,9 @@ async def provisioned(client) -> dict:
 
 
 @asynccontextmanager
-async def browser(client):
+async def browser(client, domain: str = DOMAIN):
     """A separate cookie jar on the cooperative's site, as another person's browser."""
-    async with httpx.AsyncClient(transport=client._transport, base_url=f"http://{DOMAIN}") as other:
+    async with httpx.AsyncClient(transport=client._transport, base_url=f"http://{domain}") as other:
         yield other
 
 
@@ -354,3 +355,34 @@ async def test_the_last_two_sign_at_the_same_moment_activation_once(client):
     assert len(await activation_mails()) == 5  # the representative, three council members, the staff
     installation = await Installation.select().where(Installation.id == setup["installation"]).first()
     assert installation["status"] == "active"
+
+
+async def test_a_council_member_of_another_cooperative_reaches_neither_its_pages_nor_its_documents(client):
+    """Two cooperatives on one portal: the council member of «Заря» signs on zarya.localhost; with that session
+    neither Рассвет's site nor Рассвет's regulations (by their ids, on Заря's own site) open anything."""
+    rassvet = await provisioned(client)
+    async with browser(client) as jar:
+        await join_council(jar, rassvet["people"][0])
+        await sign_package(jar, rassvet["people"][0], seed=2)
+    theirs = await latest_pdfs()
+    zarya = await provisioned(client, "zarya.localhost", "chair@zarya.example", "5001007329",
+                              [("chairman", "Зорин", "Олег", "", "zorin@zarya.example")])
+    assert zarya["cooperative"]["id"] != rassvet["cooperative"]["id"]
+    person = zarya["people"][0]
+    # Рассвет's invitation is unknown on Заря's site
+    async with browser(client, "zarya.localhost") as jar:
+        r = await jar.get(f"/install/invite/{rassvet['people'][1]['token']}")
+        assert r.status_code == 404
+        await join_council(jar, person)
+        r = await jar.get("/install/regulations")
+        assert r.status_code == 200 and "Зорин Олег" in r.text and "Петров" not in r.text
+        for doc in theirs.values():
+            r = await jar.get(f"/install/regulations/documents/{doc['id']}")
+            assert r.status_code == 404 and r.content != bytes(doc["pdf"])
+        cookies = dict(jar.cookies)
+    async with browser(client) as jar:  # the same session cookie on Рассвет's site: no session there
+        for name, value in cookies.items():
+            jar.cookies.set(name, value, domain=DOMAIN)
+        for doc in theirs.values():
+            r = await jar.get(f"/install/regulations/documents/{doc['id']}")
+            assert r.status_code in (302, 303) and "/login" in r.headers["location"]
