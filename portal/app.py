@@ -97,6 +97,7 @@ def route_handlers(settings: Settings) -> list:
     from portal.cabinet.controller import CabinetController
     from portal.documents.controller import VerifyController
     from portal.installation.controller import InstallController, InstallHopController
+    from portal.installation.invite import InviteController, RegulationsController
     from portal.connect.controller import ConnectController, StaffConnectController
     from portal.connection.controller import CabinetConnectionController, StaffConnectionsController
     from portal.connection.provision import StaffProvisionController
@@ -133,6 +134,7 @@ def route_handlers(settings: Settings) -> list:
         CabinetTokensController, operator_api,
         tls_allowed,
         InstallController, InstallHopController,
+        InviteController, RegulationsController,
         static_files("/static", PACKAGE_DIR / "static", name="static", cache_control="public, max-age=3600",
                      sites="any"),
     ]

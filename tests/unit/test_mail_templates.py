@@ -44,6 +44,16 @@ CONTEXTS = {
                             "url": "http://рассвет.рф/"},
     "mail/connection_returned.txt": {"name": "ПО «Рассвет»", "reason": "Уточните описание <деятельности>",
                                      "url": "https://portal.example.ru/cabinet/connection"},
+    "mail/cooperative_activated.txt": {
+        "name": "Иванов Иван Иванович", "cooperative": "ПК «Рассвет»",
+        "cooperative_full": "Потребительский кооператив «Рассвет»",
+        "domain": "рассвет.рф", "url": "http://рассвет.рф/", "titles": ["Политика обработки персональных данных"],
+        "council": [{"name": "Иванов Иван Иванович", "role": "Председатель совета"}], "council_member": True},
+    "mail/cooperative_activated_staff.txt": {
+        "cooperative": "ПК «Рассвет»", "cooperative_full": "Потребительский кооператив «Рассвет»",
+        "domain": "рассвет.рф", "url": "http://рассвет.рф/", "titles": ["Политика обработки персональных данных"],
+        "council": [{"name": "Иванов Иван Иванович", "role": "Председатель совета"}],
+        "staff_url": "https://portal.example.ru/staff/connections"},
     "mail/council_invitation.txt": {
         "name": "Мария Петровна", "role": "председатель совета", "cooperative": "ПК «Рассвет»",
         "cooperative_full": "Потребительский кооператив «Рассвет»", "expires_at": EXPIRES,
