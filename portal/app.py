@@ -98,6 +98,7 @@ def route_handlers(settings: Settings) -> list:
     from portal.documents.controller import VerifyController
     from portal.installation.controller import InstallController, InstallHopController
     from portal.installation.invite import InviteController, RegulationsController
+    from portal.installation.staff import StaffInstallationsController
     from portal.connect.controller import ConnectController, StaffConnectController
     from portal.connection.controller import CabinetConnectionController, StaffConnectionsController
     from portal.connection.provision import StaffProvisionController
@@ -126,6 +127,7 @@ def route_handlers(settings: Settings) -> list:
         VerifyController,
         StaffConnectController,
         CabinetConnectionController,
+        StaffInstallationsController,
         StaffConnectionsController,
         StaffProvisionController,
         StaffPaymentsController,

@@ -80,5 +80,5 @@ class StaffConsoleController(Controller):
         context = {"staff_email": staff["email"], "connect_counts": counts["connect_requests"],
                    "applications": counts["applications"], "invoices": counts["invoices"],
                    "payments": counts["payments"], "connections": counts["connections"],
-                   "installations": counts["installations"]}
+                   "deployments": counts["deployments"], "installations": counts["installations"]}
         return render(request, "staff/index.html", context)

@@ -53,7 +53,8 @@ QUEUES = {
     "invoices": ("invoice", ("issued", "paid")),
     "payments": ("payment", ("unmatched", "credited")),
     "connections": ("connection", ("signed", "approved", "returned")),
-    "installations": ("provision_job", ("queued", "running", "done", "failed")),
+    "deployments": ("provision_job", ("queued", "running", "done", "failed")),
+    "installations": ("installation", ("key", "council", "invited", "active")),
 }
 
 

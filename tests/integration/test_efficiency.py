@@ -99,7 +99,8 @@ async def test_staff_console_counts_every_queue_in_one_query(client):
                       "applications": {"draft": 0, "signed": 0}, "invoices": {"issued": 0, "paid": 0},
                       "payments": {"unmatched": 0, "credited": 0},
                       "connections": {"signed": 0, "approved": 0, "returned": 0},
-                      "installations": {"queued": 0, "running": 0, "done": 0, "failed": 0}}
+                      "deployments": {"queued": 0, "running": 0, "done": 0, "failed": 0},
+                      "installations": {"key": 0, "council": 0, "invited": 0, "active": 0}}
 
 
 @pytest.fixture
