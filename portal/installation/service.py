@@ -26,7 +26,6 @@ from portal.documents.signing import (
     signature_from_b64,
     verify_signature,
 )
-from portal.documents.tables import Document
 from portal.installation.tables import CouncilMember, Installation, Invitation
 from portal.mail.service import send_template
 from portal.origin import SYSTEM, Origin
@@ -494,21 +493,23 @@ INVITATION_LABELS = {"none": "не приглашён", "valid": "приглаш
 
 async def council_of(installation_id: int) -> list[dict]:
     """The council with each person's progress: the latest invitation's state, whether their key is received
-    (the invitation accepted: ``member`` set) and how many regulations they signed (``signed`` of ``total``)."""
+    (the invitation accepted: ``member`` set) and how many of the regulations (package "regulations") they
+    signed (``signed`` of ``total``)."""
     rows = await council_rows(installation_id)
     if not rows:
         return []
     ids = [r["id"] for r in rows]
     invitations = await Invitation.select().where(Invitation.council_member.is_in(ids)).order_by(Invitation.id)
     latest = {i["council_member"]: i for i in invitations}
-    members = [r["member"] for r in rows if r["member"] is not None]
-    signed: dict[int, set[str]] = {}
-    if members:
-        documents = await Document.select(Document.member, Document.template_id).where(
-            Document.member.is_in(members) & (Document.package == REGULATIONS_PACKAGE)
-            & Document.template_id.is_in(list(REGULATIONS)))
-        for d in documents:
-            signed.setdefault(d["member"], set()).add(d["template_id"])
+    signed: dict[int, int] = {}
+    if any(r["member"] is not None for r in rows):
+        # Counted the way the council's signing counts them (portal.installation.council.progress): signatures
+        # on the latest issue of each regulation, as it reads now.
+        from portal.installation import council
+
+        installation = await installation_by_id(installation_id)
+        progress = await council.progress(installation, await cooperative_by_id(installation["cooperative"]))
+        signed = progress.signed
     t = now()
     out = []
     for row in rows:
@@ -523,7 +524,7 @@ async def council_of(installation_id: int) -> list[dict]:
             state = "expired"
         else:
             state = "valid"
-        count = len(signed.get(row["member"], ())) if row["member"] is not None else 0
+        count = signed.get(row["id"], 0) if row["member"] is not None else 0
         total = len(REGULATIONS)
         if row["member"] is None:
             status = INVITATION_LABELS[state]
