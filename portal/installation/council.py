@@ -10,7 +10,8 @@ new PDF of every regulation is issued (a new ``Document`` row of the package "re
 carries every signature so far and, while some are missing, names who has not signed yet (``pending``: outside the
 hash, it is the state of the sheet, not of the text). The PDFs are sealed by the cooperative's own seal, whose
 certificate the operator's seal certificate issued at provisioning, so the operator's one published fingerprint
-verifies them offline.
+verifies them offline; the verification link printed on them is the operator's /verify (the page exists on the
+operator's site).
 
 Signing is serialized per installation (the Installation row locked on PostgreSQL; SQLite's write transactions are
 IMMEDIATE): a signing whose renders were made from a state another member changed meanwhile is rendered again, so
@@ -453,7 +454,6 @@ async def _render(settings, cooperative: dict, council: list[dict], package: lis
     """Every regulation's PDF for its new state, in the worker processes (outside any transaction)."""
     loop = asyncio.get_running_loop()
     seal_dir = str(seal_directory(settings, cooperative["inn"]))
-    base = site_url(settings, cooperative)
     jobs = []
     for doc in package:
         signed_members = {s.member for s in states[doc.template_id]}
@@ -462,7 +462,7 @@ async def _render(settings, cooperative: dict, council: list[dict], package: lis
         records = [s.record(doc.hash) for s in states[doc.template_id]]
         jobs.append((doc, loop.run_in_executor(
             store.render_pool(), _render_sealed, doc.template_id, doc.document, records, pending,
-            f"{base}/verify?hash={doc.hash}", str(settings.data_dir), settings.operator.name_short, seal_dir,
+            store.verify_url(settings, doc.hash), str(settings.data_dir), settings.operator.name_short, seal_dir,
             cooperative["name_short"], cooperative["inn"])))
     out = []
     for doc, job in jobs:

@@ -225,6 +225,9 @@ async def test_three_council_members_sign_and_the_cooperative_becomes_active(cli
         assert seal.certificate_sha256 != operator_fingerprint and seal.signer_inn == cooperative["inn"]
         assert not verify_pdf(pdf, seal_certificates=["ab" * 32]).valid  # another fingerprint: refused
         assert findings(pdf) == []
+        url = f"{settings.base_url}/verify?hash={doc['document_hash']}"
+        assert url in pdf_text(pdf).replace(" ", "")  # the operator's /verify (the link may wrap)
+        assert (await client.get(url)).status_code == 200
         document = json.loads(doc["canonical_json"])
         assert document["signer"] == {"full_name": cooperative["name_full"], "role": "Совет кооператива",
                                       "email": cooperative["email"]}
