@@ -277,6 +277,21 @@ async def test_invitations_reused_expired_voided_unknown_or_of_another_site_are_
     async with browser(client) as other:
         r = await other.get(f"/install/invite/{person['token']}")
         assert r.status_code == 410 and "уже использовано" in r.text
+    async with browser(client) as other:  # «Принять оферту» with htmx: the offer-and-key block alone comes back
+        token = setup["people"][1]["token"]
+        page = (await other.get(f"/install/invite/{token}")).text
+        fields = {"offer_sha256": form_value(page, "offer_sha256"),
+                  "offer_context_sha256": form_value(page, "offer_context_sha256"),
+                  "_csrf_token": await csrf_token(other, f"/install/invite/{token}")}
+        r = await other.post(f"/install/invite/{token}/offer", data=fields, headers={"HX-Request": "true"})
+        assert r.status_code == 422 and "<html" not in r.text and "Отметьте «Я принимаю условия оферты»" in r.text
+        r = await other.post(f"/install/invite/{token}/offer", data={**fields, "offer_sha256": "0" * 64,
+                                                                     "pep_offer": "on"})
+        assert r.status_code == 422 and "Текст оферты обновился" in r.text
+        r = await other.post(f"/install/invite/{token}/offer", data={**fields, "pep_offer": "on"},
+                             headers={"HX-Request": "true"})
+        assert r.status_code == 200 and "<html" not in r.text and 'id="offer-accepted"' in r.text
+        assert 'data-action="create-key" disabled' not in r.text
     # the link of this cooperative is not a page of the operator's site
     r = await client.get(f"/install/invite/{setup['people'][1]['token']}")
     assert r.status_code == 404
