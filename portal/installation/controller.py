@@ -37,13 +37,17 @@ async def the_cooperative(request: Request) -> dict:
 
 
 class NeedsKey(Exception):
-    """The step needs the installation key proved in this session."""
+    """The step is not open to this session: the installation key is not proved here (to /install/key), or the
+    installation is over (to /install, which says so; the polling of the statuses ends there too)."""
+
+    def __init__(self, to: str = "/install/key"):
+        self.to = to
 
 
 def needs_key_handler(request: Request, exc: NeedsKey) -> Response:
     if is_htmx(request):
-        return Response("", status_code=200, headers={"HX-Redirect": "/install/key"})
-    return redirect("/install/key")
+        return Response("", status_code=200, headers={"HX-Redirect": exc.to})
+    return redirect(exc.to)
 
 
 def operator_hop_url(settings, domain: str, nonce: str) -> str:
@@ -68,7 +72,7 @@ class InstallController(Controller):
     async def _wizard(self, request: Request, cooperative: dict) -> dict:
         """The installation, once the key is proved in this session; an installed site has no wizard left."""
         if cooperative["status"] == "active":
-            raise PageError(status_code=409, detail="Установка завершена: кооператив работает на этом сайте.")
+            raise NeedsKey("/install")
         installation = await self._installation(cooperative)
         if request.session.get(SESSION_KEY) != installation["id"] or installation["status"] == service.KEY:
             raise NeedsKey()

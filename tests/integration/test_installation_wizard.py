@@ -434,6 +434,9 @@ async def test_an_active_cooperative_says_it_is_installed(rassvet):
     r = await site.get("/install")
     assert r.status_code == 200 and "Установка завершена" in r.text
     assert (await site.get("/install/key")).headers["location"] == "/install"
+    assert (await site.get("/install/invitations")).headers["location"] == "/install"
+    polled = await site.get("/install/invitations/status", headers={"HX-Request": "true"})
+    assert polled.status_code == 200 and polled.headers["hx-redirect"] == "/install"  # the polling ends there
 
 
 async def test_production_needs_a_chairman_and_two_members(client, settings, tmp_path):
