@@ -187,7 +187,8 @@ async def register(token: str, cooperative_id: int, pending: Any, public_key_b64
         if used is None or used["id"] != state.invitation["id"]:
             raise CouncilError("link", "Приглашение уже использовано.")
         if await Member.exists().where((Member.email == email) & (Member.cooperative == cooperative_id)):
-            raise CouncilError("link", "Пайщик с этим адресом в кооперативе уже есть — войдите со своим ключом.")
+            raise CouncilError("form", f"Пайщик с адресом {email} в кооперативе уже есть — подписывайте положения "
+                                       "с его ключом.")
         rows = await Member.insert(Member(cooperative=cooperative_id, email=email, display_name=full_name(person),
                                           email_confirmed_at=t, created_at=t)).returning(Member.id)
         member_id = rows[0]["id"]

@@ -292,6 +292,17 @@ async def test_invitations_reused_expired_voided_unknown_or_of_another_site_are_
                              headers={"HX-Request": "true"})
         assert r.status_code == 200 and "<html" not in r.text and 'id="offer-accepted"' in r.text
         assert 'data-action="create-key" disabled' not in r.text
+    async with browser(client) as other:  # an address already a member's here: refused, the link still valid
+        taken = setup["people"][2]
+        t = now()
+        await Member.insert(Member(cooperative=setup["cooperative"]["id"], email=taken["email"],
+                                   email_confirmed_at=t, created_at=t))
+        assert (await accept_offer(other, taken["token"])).status_code == 303
+        r = await make_key(other, taken)
+        assert r.status_code == 422 and "в кооперативе уже есть" in r.text
+        assert (await other.get(f"/install/invite/{taken['token']}")).status_code == 200
+        assert (await CouncilMember.select().where(CouncilMember.id == taken["id"]).first())["member"] is None
+        await Member.delete().where(Member.email == taken["email"])
     # the link of this cooperative is not a page of the operator's site
     r = await client.get(f"/install/invite/{setup['people'][1]['token']}")
     assert r.status_code == 404
