@@ -101,8 +101,8 @@ class InstallController(Controller):
         settings = request.app.state.settings
         domain = cooperative["domain"]
         nonces = list(request.session.get(NONCES) or [])
-        if hop_signature and nonces:
-            nonce = nonces[-1]  # back from the operator's hop: it signed the latest challenge of this browser
+        if hop_signature:
+            nonce = ""  # back from the operator's hop: the challenge it signed is found among this browser's
         else:
             nonce = await service.new_key_challenge(domain)
             request.session[NONCES] = [*nonces[-2:], nonce]
@@ -126,7 +126,13 @@ class InstallController(Controller):
             return redirect("/install")
         installation = await self._installation(cooperative)
         nonce = data.get("nonce", "")
-        if nonce not in (request.session.get(NONCES) or []):
+        nonces = list(request.session.get(NONCES) or [])
+        if not nonce and data.get("signature"):  # the signature the operator's hop returned
+            nonce = await service.signed_nonce(installation, cooperative["domain"], nonces, data.get("signature", ""))
+            if not nonce:
+                return await self._key_page(request, cooperative, installation, key_error=service.WRONG_KEY,
+                                            status_code=422)
+        if nonce not in nonces:
             return await self._key_page(request, cooperative, installation, error=service.STALE, status_code=422)
         try:
             installation = await service.prove_key(installation, cooperative["domain"], nonce,

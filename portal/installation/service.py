@@ -199,6 +199,17 @@ async def prove_key(installation: dict, domain: str, nonce: str, signature_b64: 
     return await installation_by_id(installation["id"])
 
 
+async def signed_nonce(installation: dict, domain: str, nonces: list[str], signature_b64: str) -> str:
+    """Which of this browser's challenges the operator's hop signed (the hop returns the signature alone, and the
+    page may have been opened again meanwhile, giving a newer challenge); "" when none of them."""
+    for nonce in reversed(nonces):
+        key, _reason = await matching_key(installation["representative"], install_message(domain, nonce),
+                                          signature_b64)
+        if key is not None:
+            return nonce
+    return ""
+
+
 async def hop_connection(member_id: int, domain: str) -> dict | None:
     """For the operator's signing hop: the approved, provisioned connection of ``domain`` whose signer is this
     member (anyone else's is None: the hop signs nothing for them)."""

@@ -184,12 +184,18 @@ async def test_the_hop_signs_this_domains_challenge_for_the_representative_only(
         assert r.status_code == 403 and "location" not in r.headers
         assert "только пайщик, подписавший соглашение" in r.text
 
-    # Back on the cooperative's site: the signature alone finishes the step (the nonce is this browser's).
+    # Back on the cooperative's site: the signature alone finishes the step (the challenge is this browser's,
+    # also when the page was opened again meanwhile). A signature of anything else is refused.
+    await key_page_nonce(site)
+    back = await site.get(f"/install/key?signature={quote(Key().sign(key_message(nonce)), safe='')}")
+    r = await post_form(site, "/install/key", {"signature": form_value(back.text, "signature")})
+    assert r.status_code == 422 and "Ключ не подходит" in r.text
     back = await site.get(f"/install/key?signature={quote(signature, safe='')}")
-    assert back.status_code == 200 and 'data-install-hop-return' in back.text
-    assert form_value(back.text, "nonce") == nonce
-    r = await post_form(site, "/install/key", {"nonce": form_value(back.text, "nonce"),
-                                               "signature": form_value(back.text, "signature")})
+    assert back.status_code == 200 and 'data-install-hop-return' in back.text and 'name="nonce"' not in back.text
+    async with site_client(client) as stranger:  # another browser: the challenge is not its own
+        r = await post_form(stranger, "/install/key", {"signature": signature})
+        assert r.status_code == 422
+    r = await post_form(site, "/install/key", {"signature": form_value(back.text, "signature")})
     assert r.status_code == 303 and r.headers["location"] == "/install/council"
     assert (await installation_row(cooperative))["status"] == "council"
     # Used up: the hop says the request is stale now.
