@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 import idna
+from litestar import Request
 from litestar.exceptions import NotFoundException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -105,7 +106,7 @@ def site_or_none(connection) -> Site | None:
     return connection.scope.get(SCOPE_KEY) if connection is not None else None
 
 
-async def site_cooperative(request) -> dict:
+async def site_cooperative(request: Request) -> dict:
     """The Cooperative row of the request's site (a dependency: ``Provide(site_cooperative)``)."""
     return await Cooperative.select().where(Cooperative.id == site_of(request).cooperative_id).first()
 

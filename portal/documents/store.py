@@ -177,9 +177,12 @@ async def pdf_of(document_id: int, member_id: int | None = None) -> dict | None:
 
 
 async def find_by_hash(value: str) -> dict | None:
+    """The document with this hash (or this PDF's SHA-256) as it is now: a document re-issued with more
+    signatures or countersigned keeps its hash, and the latest issue is the one to show."""
     value = value.strip().lower()
     return await Document.select(*LIST_COLUMNS).where(
-        (Document.document_hash == value) | (Document.pdf_sha256 == value)).first()
+        (Document.document_hash == value) | (Document.pdf_sha256 == value)).order_by(
+        Document.id, ascending=False).first()
 
 
 async def signatures_by_document(document_ids: list[int]) -> dict[int, list[dict]]:

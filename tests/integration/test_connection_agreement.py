@@ -179,6 +179,9 @@ async def test_staff_approve_with_the_operators_seal_or_return_with_a_reason(cli
     result = verify_pdf(doc["pdf"], seal_certificates=None)
     assert result.valid, result
     assert await AuditEvent.exists().where(AuditEvent.action == "connection.approved")
+    # Looked up by its hash, the agreement is found as it is now: the approved copy (the same document hash).
+    found = await client.get(f"/verify?hash={doc['document_hash']}")
+    assert "(одобрено оператором)" in found.text
     assert await OutboxMessage.exists().where(OutboxMessage.to_addr == member["email"])
     again = await post_form(client, f"/staff/connections/{row['id']}/approve", {})
     assert again.status_code == 409 and "уже рассмотрено" in again.text or "только подписанное" in again.text
