@@ -68,6 +68,8 @@ def test_connect_from_the_docs_page_then_staff_sends_the_link(live_server, new_p
 
     staff = staff_page(live_server, new_page, "reviewer@example.org", "reviewer password")
     staff.click("text=Заявки на подключение")
+    staff.wait_for_url("**/staff/connect-requests*")
+    staff.wait_for_load_state("load")  # htmx is listening: under load the search typed earlier could go unheard
     staff.fill("#q", "ИЗ ДОКУМЕНТАЦИИ")  # Cyrillic search, any case
     expect(staff.locator("#results tbody tr")).to_have_count(1)
     staff.click("#results a")
