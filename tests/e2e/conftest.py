@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import CACHE_DIR
 from tests.support.browser import launch_chromium, route_cdn
@@ -19,6 +20,10 @@ from tests.support.ports import free_port
 from tests.support.smtp import SmtpSink
 
 PORTAL = str(Path(sys.executable).with_name("portal"))
+
+# The suite runs one process per core (pytest-xdist): a page may wait for a PDF rendered while another process
+# renders too. An expectation waits up to 15 s (Playwright's 5 s was met with nothing to spare on two cores).
+expect.set_options(timeout=15_000)
 
 
 class LiveServer:
