@@ -138,6 +138,13 @@ def wait_for_mail(sink, to: str, subject_part: str, timeout: float = 20):
     raise AssertionError(f"no mail to {to} with {subject_part!r}: {[(m['To'], m['Subject']) for m in sink.messages]}")
 
 
+def page_width(page) -> int:
+    """The page's laid-out width, once it has loaded (after a form's navigation the stylesheet may come later,
+    and an unstyled page is as wide as its longest hash)."""
+    page.wait_for_load_state("load")
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
 def shot(page, name: str) -> None:
     """A full-page screenshot into $PORTAL_SCREENSHOTS, when set (to look at the pages by eye)."""
     import os

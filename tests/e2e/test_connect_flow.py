@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import staff_page, wait_for_mail
+from tests.e2e.conftest import staff_page, wait_for_mail, page_width
 
 
 def fill_connect_form(page, *, inn: str, email: str, coop: str) -> None:
@@ -35,7 +35,7 @@ def test_connect_from_the_portal_page_on_a_phone(live_server, new_page):
     page.check("input[name=consent]")
     page.click("button[type=submit]")
     expect(page.locator("#connect-done")).to_contain_text("принята")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page_width(page) <= 375
     mail = wait_for_mail(live_server.smtp, "zarya@example.org", "принята")
     assert "Заря" in mail.get_content()
     assert [e for e in page.errors if "status of 422" not in e] == []

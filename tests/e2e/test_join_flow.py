@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import shot, staff_page, wait_for_mail
+from tests.e2e.conftest import shot, staff_page, wait_for_mail, page_width
 from tests.factories import ORG_APPLICATION
 
 CASES = {
@@ -191,7 +191,7 @@ def test_from_emailed_link_to_signed_documents(live_server, new_page, tmp_path, 
     expect(page.locator(".documents li").first).to_contain_text("простой электронной подписи")
     expect(page.locator(".documents")).to_contain_text("Согласие на обработку персональных данных")
     shot(page, f"cabinet-{case_name}")
-    assert page.evaluate("document.documentElement.scrollWidth") <= case["width"]
+    assert page_width(page) <= case["width"]
 
     with page.expect_download() as dl:
         page.click("text=Заявление о вступлении")

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import page_width
+
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_layout_loads_without_console_errors(live_server, new_page, width):
@@ -21,7 +23,7 @@ def test_layout_loads_without_console_errors(live_server, new_page, width):
     for a in page.locator(".site-nav a").all():
         assert a.is_visible()
     # Nothing wider than the screen.
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     page.screenshot(path=str(live_server.data_dir.parent / f"home-{width}.png"), full_page=True)
     if os.environ.get("PORTAL_SCREENSHOTS"):
         page.screenshot(path=f"{os.environ['PORTAL_SCREENSHOTS']}/home-{width}.png", full_page=True)

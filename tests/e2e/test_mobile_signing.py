@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from portal.documents.signing import SignatureImageError, validate_signature_png
 
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import shot, page_width
 from tests.e2e.test_join_flow import draw_signature, give_consent, request_and_get_link
 from tests.factories import ORG_APPLICATION, MemberKey
 
@@ -48,14 +48,14 @@ def test_verify_page_and_result_fit_a_phone(live_server, new_page, tmp_path):
     page = new_page(**PHONE)
     page.goto(live_server.url + "/verify")
     expect(page.locator("#seal-sha256")).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page_width(page) <= 375
 
     page.set_input_files("#file", str(pdf))
     page.click("button:has-text('Проверить файл')")
     expect(page.locator("#verify-result h2")).to_have_text("Документ действителен")
     expect(page.locator("#verify-result")).to_contain_text("02.12.2026 03:48 МСК")
     shot(page, "verify-result-375")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page_width(page) <= 375
 
     # Not a PDF: refused at the file field.
     not_pdf = tmp_path / "photo.pdf"
@@ -64,7 +64,7 @@ def test_verify_page_and_result_fit_a_phone(live_server, new_page, tmp_path):
     page.click("button:has-text('Проверить файл')")
     expect(page.locator("#err-file")).to_contain_text("не является PDF-документом")
     expect(page.locator("#verify-result")).to_have_count(0)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page_width(page) <= 375
     assert [e for e in page.errors if "status of 422" not in e] == []
 
 
@@ -132,7 +132,7 @@ def test_signature_field_on_a_phone(live_server, new_page):
     assert abs(box["width"] / box["height"] - 3) < 0.05
     expect(hint).to_be_visible()
     expect(hint).to_contain_text("Поверните телефон")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page_width(page) <= 375
     shot(page, "sign-375")
 
     # Sideways: a larger field, no hint; on a desktop screen no hint either.

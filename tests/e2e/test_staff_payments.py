@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import shot, staff_page
+from tests.e2e.conftest import shot, staff_page, page_width
 from tests.unit.test_statement import document, statement
 
 
@@ -114,5 +114,5 @@ def test_staff_import_a_statement_and_match_the_rest_by_hand(live_server, new_pa
     shot(page, "staff-payments-invoice")
     page.set_viewport_size({"width": 375, "height": 800})  # on a phone: wide tables scroll, the page does not
     page.goto(live_server.url + "/staff/payments?status=all")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page_width(page) <= 375
     assert [e for e in page.errors if "status of 422" not in e] == []
